@@ -1,0 +1,241 @@
+"""The method contract every registered method follows, and the hyper-parameter space types.
+
+A method is a class with:
+
+- ``__init__(device="cpu", **hparams)``: stores hyper-parameters (defaults from ``space``) and nothing else;
+- ``fit(view, *, rng) -> self``: learns from a :class:`TrainView`, which carries only what the method's
+  ``access`` level allows (never test images, never test labels);
+- ``scores(X, classes) -> (n, len(classes))``: compatibility scores of images ``X`` (n, d) with the candidate
+  classes the harness asks for (global class indices). The harness, not the method, picks candidates and
+  takes the argmax.
+
+Class attributes: ``name`` (set by :func:`zslbench.registry.register_method`), ``version`` (bump on any
+behaviour change: it is part of the run identity), ``access`` (``"inductive"`` or ``"image_free"``),
+``space`` (name -> :class:`Param`), ``presets`` (named hyper-parameter overrides such as ``"paper"`` or
+``"fast"``) and ``test_params`` (tiny settings for the shared conformance test).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Mapping, Sequence
+
+import numpy as np
+
+Access = Literal["inductive", "image_free"]
+ACCESS_LEVELS: tuple[str, ...] = ("inductive", "image_free")
+
+
+# --------------------------------------------------------------------------------------------------
+# Hyper-parameter spaces
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyper-parameter: its default and, optionally, a search distribution.
+
+    Exactly one of ``choices`` / ``(low, high)`` describes the search space; neither means "fixed".
+    ``log`` samples (low, high) log-uniformly; ``integer`` rounds the draw.
+    """
+
+    default: Any
+    choices: Sequence[Any] | None = None
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    integer: bool = False
+    help: str = ""
+
+    @property
+    def searchable(self) -> bool:
+        return self.choices is not None or self.low is not None
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        """One draw from the search space (the default when the parameter is fixed)."""
+        if self.choices is not None:
+            return self.choices[int(rng.integers(len(self.choices)))]
+        if self.low is None or self.high is None:
+            return self.default
+        if self.log:
+            value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        else:
+            value = rng.uniform(self.low, self.high)
+        return int(round(value)) if self.integer else float(value)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"default": self.default}
+        if self.choices is not None:
+            out["choices"] = list(self.choices)
+        if self.low is not None:
+            out.update(low=self.low, high=self.high, log=self.log, integer=self.integer)
+        return out
+
+
+def name_seed(name: str) -> int:
+    """A stable 32-bit integer for a string (Python's ``hash`` is salted per process)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
+
+
+def sample_hparams(space: Mapping[str, Param], seed: int, trial: int) -> dict[str, Any]:
+    """Draw trial ``trial`` of a random search; trial 0 is the defaults.
+
+    Every parameter has its own generator, seeded by (seed, trial, hash of its name), so adding a
+    parameter to a space never changes the draws of the others (as in DomainBed).
+    """
+    if trial == 0:
+        return {k: p.default for k, p in space.items()}
+    return {
+        k: p.sample(np.random.default_rng([seed, trial, name_seed(k)])) for k, p in space.items()
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# What a method sees at fit time
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinearClassifier:
+    """A linear classifier over some classes: ``scores = X @ weight.T + bias``.
+
+    Attributes:
+        weight: (k, d) one row per class.
+        bias: (k,).
+        classes: (k,) global class indices the rows belong to.
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray
+    classes: np.ndarray
+
+    @property
+    def augmented(self) -> np.ndarray:
+        """(k, d + 1) rows ``[w_c | b_c]``, the target vectors of classifier-injection methods."""
+        return np.hstack([self.weight, self.bias[:, None]])
+
+    def scores(self, X: np.ndarray) -> np.ndarray:
+        """(n, k) logits of images X (n, d)."""
+        return X @ self.weight.T + self.bias
+
+
+@dataclass(frozen=True)
+class TrainView:
+    """Everything a method may use at fit time, restricted by its access level.
+
+    Class indices are global (rows of ``descriptors``). ``seen`` are the classes with training images;
+    ``unseen`` are the classes to recognise without images (val-unseen during model selection,
+    test-unseen in the final fit).
+
+    Attributes:
+        descriptors: (C, A) class descriptors of all classes (attributes, embeddings ...).
+        seen: (S,) seen class indices, sorted.
+        unseen: (U,) unseen class indices, sorted.
+        features: (n, d) training images of seen classes, or None for image-free methods.
+        labels: (n,) global class index of each training image, or None for image-free methods.
+        base: the trained base classifier over ``seen`` (image-free methods only), else None.
+        feature_dim: d, known to every method (image-free methods need it to shape weights).
+        class_names: (C,) names, for methods that use a class hierarchy.
+        info: free-form context (dataset name, descriptor id, procedure, class graph ...).
+    """
+
+    descriptors: np.ndarray
+    seen: np.ndarray
+    unseen: np.ndarray
+    feature_dim: int
+    features: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    base: LinearClassifier | None = None
+    class_names: tuple[str, ...] = ()
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.descriptors.shape[0])
+
+    def seen_targets(self) -> np.ndarray:
+        """(S, d + 1) base-classifier rows ``[w | b]`` of ``seen`` (image-free views only).
+
+        ``seen`` may be a subset of ``base.classes`` (a seen-class fraction setting): the injection
+        trains on these rows while the base classifier keeps every seen class.
+        """
+        if self.base is None:
+            raise AccessError("seen_targets() needs the base classifier (image-free views only)")
+        rows = np.searchsorted(self.base.classes, self.seen)
+        return self.base.augmented[rows]
+
+
+class AccessError(RuntimeError):
+    """A method touched data its access level does not allow."""
+
+
+# --------------------------------------------------------------------------------------------------
+# The contract
+# --------------------------------------------------------------------------------------------------
+
+
+class Method:
+    """Base class of every registered method (see the module docstring for the contract)."""
+
+    name: ClassVar[str] = ""
+    version: ClassVar[int] = 1
+    access: ClassVar[str] = "inductive"
+    space: ClassVar[Mapping[str, Param]] = {}
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    test_params: ClassVar[Mapping[str, Any]] = {}
+    description: ClassVar[str] = ""
+
+    def __init__(self, device: str = "cpu", **hparams: Any) -> None:
+        unknown = sorted(set(hparams) - set(self.space))
+        if unknown:
+            raise TypeError(
+                f"{self.name or type(self).__name__}: unknown hyper-parameter(s) {unknown}; "
+                f"known: {sorted(self.space)}"
+            )
+        self.device = device
+        self.hparams: dict[str, Any] = {k: p.default for k, p in self.space.items()} | hparams
+        for key, value in self.hparams.items():
+            setattr(self, key, value)
+
+    def fit(self, view: TrainView, *, rng: np.random.Generator) -> "Method":
+        raise NotImplementedError
+
+    def scores(self, X: np.ndarray, classes: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.hparams.items())
+        return f"{type(self).__name__}({args})"
+
+
+class ClassifierInjection(Method):
+    """Image-free methods that predict unseen-class weight rows from descriptors.
+
+    Subclasses implement :meth:`inject`; the seen rows are the base classifier's own. Scores are the
+    logits of the combined linear classifier ``[seen rows; predicted unseen rows]``.
+    """
+
+    access: ClassVar[str] = "image_free"
+
+    def inject(self, view: TrainView, rng: np.random.Generator) -> np.ndarray:
+        """(U, d + 1) predicted ``[w | b]`` rows of ``view.unseen``, in that order."""
+        raise NotImplementedError
+
+    def fit(self, view: TrainView, *, rng: np.random.Generator) -> "ClassifierInjection":
+        if view.base is None:
+            raise AccessError(f"{self.name}: image-free methods need the base classifier in the view")
+        unseen_rows = np.asarray(self.inject(view, rng), dtype=np.float64)
+        expected = (len(view.unseen), view.feature_dim + 1)
+        if unseen_rows.shape != expected:
+            raise ValueError(f"{self.name}: inject returned {unseen_rows.shape}, expected {expected}")
+        rows = np.vstack([view.base.augmented, unseen_rows])
+        classes = np.concatenate([view.base.classes, view.unseen])
+        self.classifier_ = LinearClassifier(rows[:, :-1], rows[:, -1], classes)
+        self._row_of = {int(c): i for i, c in enumerate(classes)}
+        return self
+
+    def scores(self, X: np.ndarray, classes: np.ndarray) -> np.ndarray:
+        rows = [self._row_of[int(c)] for c in classes]
+        return X @ self.classifier_.weight[rows].T + self.classifier_.bias[rows]
