@@ -9,7 +9,8 @@ How a dataset is made:
 1. each class gets a low-dimensional latent ``u_c``; its attribute strengths are a noisy sigmoid of a
    random projection of ``u_c`` (``original_att``, in [0, 100]), and ``att`` is each class's
    L2-normalised attribute vector, as in xlsa17;
-2. a fixed random non-linear map sends the (standardised) attributes to 2048-d "explained" appearance;
+2. a fixed random non-linear map sends the class's *true* attributes (the standardised annotated ones
+   plus annotation noise: descriptors are imperfect annotations) to 2048-d "explained" appearance;
 3. each class also gets appearance the attributes do not explain (Gaussian, per class);
 4. each image adds nuisance (a shared low-rank factor plus isotropic noise) and the features are
    rectified, so they are non-negative like ResNet pool features.
@@ -48,10 +49,17 @@ class SynthSpec:
     seed: int = 0
     latent_dim: int = 24
     hidden_dim: int = 512
+    annotation_noise: float = 0.8
+    """Std (in standardised attribute units) of the gap between a class's annotated attributes and the
+    attributes its images actually show: the part of appearance the descriptors get wrong."""
     unexplained: float = 0.9
-    """Std of per-class appearance not explained by attributes, relative to the explained part."""
+    """Std of per-class appearance outside the attributes' reach, relative to the explained part."""
+    image_attribute_noise: float = 0.5
+    """Std of per-image variation of the shown attributes (pose, occlusion), in standardised units."""
     nuisance: float = 1.1
-    """Std of per-image variation, relative to the explained part."""
+    """Std of per-image shared low-rank variation (background, lighting), relative to the explained part."""
+    noise: float = 7.5
+    """Std of per-image isotropic noise, relative to the explained part (sets the seen-class accuracy)."""
     test_seen_share: float = 0.2
 
     def checksum(self) -> str:
@@ -63,13 +71,14 @@ SYNTHETIC: dict[str, SynthSpec] = {
     spec.name: spec
     for spec in (
         SynthSpec("synth-tiny", n_classes=12, n_unseen=4, n_val_unseen=3, att_dim=16, n_images=480,
-                  feature_dim=64, latent_dim=6, hidden_dim=32, seed=11),
+                  feature_dim=64, latent_dim=6, hidden_dim=32, seed=11, annotation_noise=0.5,
+                  unexplained=0.5, image_attribute_noise=0.3, noise=1.5),
         SynthSpec("synth-cub", n_classes=200, n_unseen=50, n_val_unseen=50, att_dim=312, n_images=11788,
                   seed=1),
         SynthSpec("synth-awa2", n_classes=50, n_unseen=10, n_val_unseen=13, att_dim=85, n_images=37322,
                   seed=2),
         SynthSpec("synth-sun", n_classes=717, n_unseen=72, n_val_unseen=65, att_dim=102, n_images=14340,
-                  seed=3),
+                  seed=3, noise=6.0),
     )
 }
 """Built-in datasets; the realistic ones have the real datasets' class counts, descriptor dimensions and
@@ -100,24 +109,29 @@ def make_synthetic(name: str) -> Dataset:
     original_att = 100 * strength
     att = original_att / np.linalg.norm(original_att, axis=1, keepdims=True)
 
-    # 2. explained appearance: a fixed random two-layer map of standardised attributes
+    # 2. the attributes each class's images actually show, and the fixed random map to appearance
     z = (att - att.mean(0)) / (att.std(0) + 1e-8)
+    z_true = z + spec.annotation_noise * rng.standard_normal(z.shape)
     w1 = rng.standard_normal((A, spec.hidden_dim)) / np.sqrt(A)
     w2 = rng.standard_normal((spec.hidden_dim, d)) / np.sqrt(spec.hidden_dim)
-    explained = np.tanh(z @ w1) @ w2
-    explained /= explained.std()
+    scale = (np.tanh(z_true @ w1) @ w2).std()
 
-    # 3. unexplained class appearance
-    means = explained + spec.unexplained * rng.standard_normal((C, d))
+    # 3. class appearance outside the attributes' reach
+    outside = spec.unexplained * rng.standard_normal((C, d))
 
-    # 4. images
+    # 4. images: per-image attribute variation through the same map, shared nuisance, isotropic noise
     sizes = _class_sizes(rng, C, spec.n_images)
     labels = np.repeat(np.arange(C), sizes)
+    features = np.empty((labels.size, d), dtype=np.float32)
     rank = 16
-    nuisance = rng.standard_normal((labels.size, rank)) @ rng.standard_normal((rank, d)) / np.sqrt(rank)
-    noise = rng.standard_normal((labels.size, d))
-    features = means[labels] + spec.nuisance * (0.6 * nuisance + 0.8 * noise)
-    features = np.maximum(features + 0.5, 0.0).astype(np.float32)
+    nuisance_basis = rng.standard_normal((rank, d)) / np.sqrt(rank)
+    for start in range(0, labels.size, 4096):  # chunked: bounded memory on the largest datasets
+        lab = labels[start:start + 4096]
+        shown = z_true[lab] + spec.image_attribute_noise * rng.standard_normal((lab.size, A))
+        x = np.tanh(shown @ w1) @ w2 / scale + outside[lab]
+        x += spec.nuisance * (rng.standard_normal((lab.size, rank)) @ nuisance_basis)
+        x += spec.noise * rng.standard_normal((lab.size, d))
+        features[start:start + lab.size] = np.maximum(x + 0.5, 0.0)
 
     # the split, mirroring PS v2.0 (including train_loc overlapping test_seen)
     perm = rng.permutation(C)
