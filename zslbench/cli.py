@@ -1,0 +1,234 @@
+"""``zslbench run | ls | validate | data | report | leaderboard | plot | check``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from zslbench.records import OVERWRITE_MODES
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _parse_set(items: Sequence[str]) -> dict[str, Any]:
+    out = {}
+    for item in items or ():
+        if "=" not in item:
+            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip()] = _parse_value(value)
+    return out
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-root", type=Path, default=None,
+                   help="folder with xlsa17 datasets (<DIR>/<NAME>/res101.mat ...); default: $ZSLBENCH_DATA")
+    p.add_argument("--embeddings-dir", type=Path, default=None,
+                   help="folder of class-name embeddings ({NAME}_{wiki2vec,conceptnet}.npy)")
+    p.add_argument("--config", type=Path, default=None, help="benchmark.toml (default: the repository's)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zslbench", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run methods on datasets and write one JSON record per run")
+    run.add_argument("--all", action="store_true",
+                     help="every registered method on every available dataset (built-in data without a data root)")
+    run.add_argument("-m", "--methods", nargs="+", default=None, metavar="METHOD")
+    run.add_argument("-d", "--datasets", nargs="+", default=None, metavar="DATASET")
+    run.add_argument("--seeds", nargs="+", type=int, default=None)
+    run.add_argument("--sweep", default=None, help="run a named scarcity sweep of benchmark.toml")
+    run.add_argument("--seen-fraction", type=float, default=1.0, help="share of seen classes used for training")
+    run.add_argument("--images-per-class", type=int, default=None, help="at most this many images per seen class")
+    run.add_argument("--descriptor-dims", type=int, default=None, help="keep this many descriptor dimensions")
+    run.add_argument("--descriptors", default=None,
+                     help="descriptor id: att, original_att, sent, wiki2vec, conceptnet, or a .npy path")
+    run.add_argument("--features", default=None, help="feature file stem (res101, res101_finetuned, ...)")
+    run.add_argument("--procedure", choices=("validation", "paper"), default=None,
+                     help="validation (default): select on validation data; paper: the published procedure "
+                          "(may select on test data; labelled in records)")
+    run.add_argument("--preset", default=None, help="method preset (e.g. fast, paper)")
+    run.add_argument("--trials", type=int, default=None, help="random-search trials per run (1 = defaults only)")
+    run.add_argument("--objective", choices=("gzsl_h", "zsl_top1"), default=None)
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="fix a hyper-parameter for the methods that have it (repeatable)")
+    run.add_argument("--test-params", action="store_true", help="use each method's tiny test settings")
+    run.add_argument("--jobs", "-j", type=int, default=1)
+    run.add_argument("--backend", choices=("loky", "threading", "dask", "ray"), default="loky")
+    run.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler / Ray cluster")
+    run.add_argument("--device", default="cpu", help="torch device for methods that use torch (default cpu)")
+    run.add_argument("--results", type=Path, default=Path("results"))
+    run.add_argument("--overwrite", choices=OVERWRITE_MODES, default="missing")
+    run.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
+    _add_data_options(run)
+    run.set_defaults(func=cmd_run)
+
+    ls = sub.add_parser("ls", help="list methods or datasets")
+    ls.add_argument("what", choices=("methods", "datasets"))
+    _add_data_options(ls)
+    ls.set_defaults(func=cmd_ls)
+
+    val = sub.add_parser("validate", help="check benchmark.toml against the registries")
+    val.add_argument("config_path", nargs="?", type=Path, default=None)
+    val.set_defaults(func=cmd_validate)
+
+    for module, adder in (("zslbench.data.cli", "add_data_commands"), ("zslbench.report.cli", "add_report_commands")):
+        try:
+            mod = __import__(module, fromlist=[adder])
+        except ImportError as exc:  # pragma: no cover - only while a part is missing
+            logging.getLogger(__name__).debug("%s unavailable: %s", module, exc)
+            continue
+        getattr(mod, adder)(sub)
+    return parser
+
+
+def _datasets_for(args, config) -> list[str]:
+    from zslbench.data.sources import available_datasets, resolve_data_root
+
+    if args.datasets:
+        return list(args.datasets)
+    root = resolve_data_root(args.data_root)
+    available = [d for d in available_datasets(root) if not d.startswith("synth-")]
+    if available:
+        return available
+    return list(config.default_datasets)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from zslbench.config import load_config
+    from zslbench.data.sources import resolve_data_root
+    from zslbench.protocol import Setting
+    from zslbench.records import read_record, record_path
+    from zslbench.registry import METHODS
+    from zslbench.sweep import make_specs, plan, run_specs, sweep_specs
+
+    config = load_config(args.config)
+    data_root = resolve_data_root(args.data_root)
+    overrides = _parse_set(args.set)
+    common = dict(procedure=args.procedure, preset=args.preset, hparams_overrides=overrides,
+                  test_params=args.test_params, trials=args.trials, objective=args.objective,
+                  descriptors=args.descriptors, features=args.features, config=config, data_root=data_root,
+                  embeddings_dir=args.embeddings_dir)
+    if args.sweep:
+        specs = sweep_specs(args.sweep, **common)
+    else:
+        if not (args.all or args.methods):
+            print("zslbench run: give --all, -m/--methods or --sweep", file=sys.stderr)
+            return 2
+        methods = args.methods or [m for m in METHODS.names() if m not in config.exclude_from_all]
+        for m in methods:
+            METHODS.get(m)  # unknown names fail here with "did you mean"
+        for key in overrides:
+            if not any(key in METHODS.get(m).space for m in methods):
+                print(f"zslbench run: --set {key}: no selected method has that hyper-parameter", file=sys.stderr)
+                return 2
+        datasets = _datasets_for(args, config)
+        setting = Setting(seen_fraction=args.seen_fraction, images_per_class=args.images_per_class,
+                          descriptor_dims=args.descriptor_dims)
+        specs = make_specs(methods, datasets, args.seeds or config.seeds, setting=setting, **common)
+    p = plan(specs, args.results, args.overwrite)
+    print(f"{len(specs)} runs planned: {len(p.todo)} to run, {len(p.skipped)} already done "
+          f"(--overwrite {args.overwrite}); results in {args.results}/runs")
+    if args.dry_run:
+        for spec in p.todo:
+            print(f"  would run  {spec.run_id}  {spec.describe()}")
+        return 0
+    started = time.perf_counter()
+    summaries = run_specs(p.todo, results_dir=args.results, data_root=data_root, jobs=args.jobs,
+                          overwrite=args.overwrite, device=args.device, backend=args.backend,
+                          scheduler=args.scheduler, embeddings_dir=args.embeddings_dir)
+    wall = time.perf_counter() - started
+    rows = []
+    for spec in specs:
+        path = record_path(args.results, spec)
+        if not path.exists():
+            rows.append([spec.method, spec.dataset_name, spec.seed, "missing", "", "", ""])
+            continue
+        rec = read_record(path)
+        m = rec.get("metrics") or {}
+        fmt = lambda k: f"{100 * m[k]:.1f}" if k in m else ""  # noqa: E731
+        status = rec["status"] if rec["status"] == "ok" else f"FAILED: {rec['error']['message'][:60]}"
+        rows.append([spec.method, spec.dataset_name, spec.seed, status, fmt("zsl_top1"), fmt("gzsl_h"),
+                     f"{rec['timing'].get('total_seconds', 0):.1f}"])
+    print(tabulate(rows, headers=["method", "dataset", "seed", "status", "ZSL top-1", "GZSL H", "seconds"]))
+    failed = sum(1 for s in summaries if s["status"] != "ok")
+    print(f"{len(summaries)} runs made in {wall:.1f} s, {failed} failed")
+    return 1 if failed else 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    if args.what == "methods":
+        from zslbench.registry import METHODS
+
+        rows = [[name, cls.access, cls.version, ", ".join(sorted(cls.presets)) or "-",
+                 (cls.description or (cls.__doc__ or "").strip().splitlines()[0])[:70]]
+                for name, cls in METHODS.items()]
+        print(tabulate(rows, headers=["method", "access", "version", "presets", "description"]))
+        return 0
+    from zslbench.data.sources import available_datasets, resolve_data_root
+
+    root = resolve_data_root(args.data_root)
+    rows = []
+    for name in available_datasets(root):
+        kind = "built-in (SYNTHETIC)" if name.startswith("synth-") else f"xlsa17 under {root}"
+        rows.append([name, kind])
+    print(tabulate(rows, headers=["dataset", "source"]))
+    if root is None:
+        print("(no data root: give --data-root DIR or set ZSLBENCH_DATA to list real datasets)")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from zslbench.config import ConfigError, load_config, validate_config
+
+    try:
+        config = load_config(args.config_path)
+    except ConfigError as exc:
+        print(f"invalid: {exc}", file=sys.stderr)
+        return 1
+    problems = validate_config(config)
+    for p in problems:
+        print(f"invalid: {p}", file=sys.stderr)
+    if not problems:
+        print(f"{config.path}: valid ({len(config.methods)} methods configured, {len(config.sweeps)} sweeps, "
+              f"seeds {list(config.seeds)})")
+    return 1 if problems else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are recorded; re-run the same command to resume", file=sys.stderr)
+        return 130
+    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
+        # Known user-facing errors (bad names, bad files, bad config) get one clear line, no traceback.
+        if args.verbose:
+            raise
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"zslbench: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Run specs, run ids, and the one-JSON-file-per-run records (written atomically).
+
+A :class:`RunSpec` is frozen and holds no paths, devices or output folders; its run id is a hash of its
+canonical JSON, so the same experiment always lands in the same file and re-running resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+SCHEMA_VERSION = 1
+OVERWRITE_MODES = ("missing", "failed", "always")
+
+
+class RecordError(ValueError):
+    """A record file is unreadable or not a record of this schema; the message names the file."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines a run's numbers, and nothing else.
+
+    Attributes:
+        method, method_version, access: the registered method and its version / access level.
+        dataset: the dataset identity (:meth:`DatasetIdentity.to_json`), checksums included.
+        setting: data-scarcity setting (:meth:`zslbench.protocol.Setting.to_json`).
+        procedure: "validation" (default: everything selected on validation data) or "paper" (the
+            published procedure, which may select on test data; labelled in every record).
+        preset: named hyper-parameter preset of the method ("paper", "fast") or None.
+        seed: the run's seed.
+        hparams: hyper-parameters fixed by the config or CLI (over the method's defaults and preset).
+        search: {"trials": n, "objective": "gzsl_h"|"zsl_top1"}; trials = 1 means no search.
+        base_classifier: base-classifier settings for image-free methods, else None.
+    """
+
+    method: str
+    method_version: int
+    access: str
+    dataset: Mapping[str, Any]
+    setting: Mapping[str, Any]
+    procedure: str = "validation"
+    preset: str | None = None
+    seed: int = 0
+    hparams: Mapping[str, Any] = field(default_factory=dict)
+    search: Mapping[str, Any] = field(default_factory=lambda: {"trials": 1, "objective": "gzsl_h"})
+    base_classifier: Mapping[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return json.loads(canonical_json(asdict(self)))
+
+    @property
+    def run_id(self) -> str:
+        return hashlib.sha256(canonical_json(self.to_json()).encode()).hexdigest()[:16]
+
+    @property
+    def dataset_name(self) -> str:
+        return str(self.dataset["name"])
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "RunSpec":
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+    def describe(self) -> str:
+        extra = "" if all(v in (None, 1.0) for v in self.setting.values()) else f" {dict(self.setting)}"
+        preset = f" preset={self.preset}" if self.preset else ""
+        proc = " [paper procedure]" if self.procedure == "paper" else ""
+        return f"{self.method} on {self.dataset_name} seed={self.seed}{preset}{extra}{proc}"
+
+
+def canonical_json(obj: Any) -> str:
+    """Sorted keys, no whitespace, floats as repr: the same spec always gives the same string."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def record_path(results_dir: Path, spec: RunSpec) -> Path:
+    """``<results>/runs/<dataset>/<method>/<run_id>.json``."""
+    return Path(results_dir) / "runs" / spec.dataset_name / spec.method / f"{spec.run_id}.json"
+
+
+def write_record(path: Path, record: Mapping[str, Any]) -> None:
+    """Write atomically: a temp file in the same folder, fsync, then rename. A reader never sees half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(record, indent=1, sort_keys=False, default=_json_default, allow_nan=False)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """Load and sanity-check one record; :class:`RecordError` names the file and the problem."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RecordError(f"{path}: not a readable JSON record ({exc})") from exc
+    for key in ("schema_version", "run_id", "status", "spec"):
+        if key not in record:
+            raise RecordError(f"{path}: not a zslbench record (no {key!r})")
+    return record
+
+
+def iter_records(results_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Every record under ``<results>/runs`` (skipping temp files), as (path, record)."""
+    for path in sorted((Path(results_dir) / "runs").glob("*/*/*.json")):
+        yield path, read_record(path)
+
+
+def should_run(path: Path, overwrite: str) -> bool:
+    """Whether a run must (re)run given its record path and the overwrite mode."""
+    if overwrite not in OVERWRITE_MODES:
+        raise ValueError(f"--overwrite must be one of {OVERWRITE_MODES}, got {overwrite!r}")
+    if overwrite == "always" or not path.exists():
+        return True
+    try:
+        status = read_record(path)["status"]
+    except RecordError:
+        return True  # an unreadable record is treated as missing
+    return overwrite == "failed" and status != "ok"

@@ -1,0 +1,219 @@
+"""Expand the config into run specs (pure), skip finished runs, dispatch the rest (joblib).
+
+Every run is named by the hash of its spec, so a re-launched sweep resumes: finished runs are skipped
+(``--overwrite missing``), failed ones can be retried (``--overwrite failed``). Runs go through joblib,
+so the same sweep runs in-process, on local worker processes (loky), or on a Dask / Ray cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from zslbench.config import Config, load_config
+from zslbench.protocol import Setting
+from zslbench.records import RunSpec, record_path, should_run
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("loky", "threading", "dask", "ray")
+
+
+def make_specs(
+    methods: Sequence[str],
+    datasets: Sequence[str],
+    seeds: Sequence[int],
+    *,
+    setting: Setting = Setting(),
+    procedure: str | None = None,
+    preset: str | None = None,
+    hparams_overrides: dict[str, Any] | None = None,
+    test_params: bool = False,
+    trials: int | None = None,
+    objective: str | None = None,
+    descriptors: str | None = None,
+    features: str | None = None,
+    config: Config | None = None,
+    data_root: Path | None = None,
+    embeddings_dir: Path | None = None,
+) -> list[RunSpec]:
+    """Every (dataset, method, seed) spec; pure apart from hashing the dataset files once each.
+
+    Precedence of hyper-parameters: method defaults < preset < config (global, then per dataset family)
+    < ``test_params`` (when asked) < ``hparams_overrides``. ``descriptors`` / ``features`` override the
+    config's per-dataset choice.
+    """
+    from zslbench.data.sources import dataset_identity
+    from zslbench.registry import METHODS
+
+    config = config or load_config()
+    specs = []
+    for dataset in datasets:
+        dc = config.dataset(dataset)
+        identity = dataset_identity(
+            dataset, data_root=data_root, features=features or dc.features,
+            descriptors=descriptors or dc.descriptors, embeddings_dir=embeddings_dir,
+        ).to_json()
+        for name in methods:
+            cls = METHODS.get(name)
+            mc = config.method(name)
+            hp = mc.hparams_for(dc.family)
+            if test_params:
+                hp |= dict(cls.test_params)
+            # command-line overrides apply to the methods that have the parameter (the CLI checks
+            # that every override is known to at least one selected method)
+            hp |= {k: v for k, v in (hparams_overrides or {}).items() if k in cls.space}
+            n_trials = trials if trials is not None else (mc.trials or config.trials)
+            for seed in seeds:
+                specs.append(RunSpec(
+                    method=name,
+                    method_version=cls.version,
+                    access=cls.access,
+                    dataset=identity,
+                    setting=setting.to_json(),
+                    procedure=procedure or config.procedure,
+                    preset=preset if preset is not None else mc.preset,
+                    seed=int(seed),
+                    hparams=hp,
+                    search={"trials": int(n_trials), "objective": objective or config.objective},
+                    base_classifier=config.base_classifier_for(dc.family) if cls.access == "image_free" else None,
+                ))
+    return specs
+
+
+def sweep_specs(name: str, config: Config | None = None, **kwargs: Any) -> list[RunSpec]:
+    """The specs of a named scarcity sweep of benchmark.toml (every setting x dataset x method x seed)."""
+    config = config or load_config()
+    if name not in config.sweeps:
+        raise KeyError(f"no sweep {name!r} in {config.path} (sweeps: {sorted(config.sweeps)})")
+    sw = config.sweeps[name]
+    specs = []
+    for setting in sw.settings():
+        specs += make_specs(sw.methods, sw.datasets, sw.seeds, setting=setting, config=config, **kwargs)
+    return specs
+
+
+@dataclass(frozen=True)
+class Plan:
+    todo: list[RunSpec]
+    skipped: list[RunSpec]
+
+
+def plan(specs: Iterable[RunSpec], results_dir: Path, overwrite: str = "missing") -> Plan:
+    """Split specs into those to run and those whose record already satisfies ``overwrite``."""
+    todo, skipped, seen_ids = [], [], set()
+    for spec in specs:
+        if spec.run_id in seen_ids:
+            continue
+        seen_ids.add(spec.run_id)
+        (todo if should_run(record_path(results_dir, spec), overwrite) else skipped).append(spec)
+    return Plan(todo, skipped)
+
+
+def _run_one(spec: RunSpec, results_dir: str, data_root: str | None, device: str, cache_dir: str | None,
+             embeddings_dir: str | None) -> dict[str, Any]:
+    """Worker entry point (module level so every joblib backend can pickle it)."""
+    from zslbench.runner import run
+
+    logging.basicConfig(level=os.environ.get("ZSLBENCH_LOG", "WARNING"))
+    record = run(spec, results_dir=Path(results_dir), data_root=Path(data_root) if data_root else None,
+                 device=device, cache_dir=Path(cache_dir) if cache_dir else None,
+                 embeddings_dir=Path(embeddings_dir) if embeddings_dir else None)
+    # Ship back only what the summary needs: per-class lists can be large.
+    return {k: record.get(k) for k in ("run_id", "status", "error", "metrics", "timing")} | {
+        "spec": record["spec"]}
+
+
+@contextlib.contextmanager
+def backend_context(backend: str, jobs: int, scheduler: str | None = None) -> Iterator[None]:
+    """joblib's parallel config for a backend; dask connects to ``scheduler`` or starts a local cluster."""
+    import joblib
+
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
+    if backend == "dask":
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError as exc:
+            raise RuntimeError("--backend dask needs dask[distributed]: pip install 'zslbench[dask]'") from exc
+        if scheduler:
+            client = Client(scheduler)
+            cluster = None
+        else:
+            cluster = LocalCluster(n_workers=max(1, jobs), threads_per_worker=1, host="127.0.0.1",
+                                   dashboard_address=None, processes=True)
+            client = Client(cluster)
+        try:
+            with joblib.parallel_config(backend="dask"):
+                yield
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    elif backend == "ray":
+        try:
+            import ray
+            from ray.util.joblib import register_ray
+        except ImportError as exc:
+            raise RuntimeError("--backend ray needs ray: pip install 'zslbench[ray]'") from exc
+        register_ray()
+        if scheduler:
+            ray.init(address=scheduler)
+        with joblib.parallel_config(backend="ray"):
+            yield
+    else:
+        if scheduler:
+            raise ValueError("--scheduler only applies to --backend dask or ray")
+        with joblib.parallel_config(backend=backend):
+            yield
+
+
+def run_specs(
+    specs: Sequence[RunSpec],
+    *,
+    results_dir: Path,
+    data_root: Path | None = None,
+    jobs: int = 1,
+    overwrite: str = "missing",
+    device: str = "cpu",
+    backend: str = "loky",
+    scheduler: str | None = None,
+    cache_dir: Path | None = None,
+    embeddings_dir: Path | None = None,
+    progress: bool | None = None,
+) -> list[dict[str, Any]]:
+    """Run every spec that ``overwrite`` says must run; return the summaries of the runs made.
+
+    A failed run is recorded and the sweep goes on. With ``jobs == 1`` and the default backend, runs
+    happen in this process (easiest to debug); otherwise through joblib with ``backend``.
+    """
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    results_dir = Path(results_dir)
+    cache_dir = cache_dir or results_dir / "cache"
+    todo = plan(specs, results_dir, overwrite).todo
+    args = (str(results_dir), str(data_root) if data_root else None, device, str(cache_dir),
+            str(embeddings_dir) if embeddings_dir else None)
+    bar = tqdm(total=len(todo), desc="runs", unit="run", disable=None if progress is None else not progress)
+    out = []
+    try:
+        if jobs == 1 and backend == "loky" and not scheduler:
+            for spec in todo:
+                bar.set_postfix_str(spec.describe(), refresh=True)
+                out.append(_run_one(spec, *args))
+                bar.update()
+        else:
+            with backend_context(backend, jobs, scheduler):
+                parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
+                for summary in parallel(delayed(_run_one)(spec, *args) for spec in todo):
+                    out.append(summary)
+                    bar.set_postfix_str(f"{summary['spec']['method']} {summary['status']}", refresh=False)
+                    bar.update()
+    finally:
+        bar.close()
+    return out
