@@ -85,6 +85,9 @@ def test_split(ds: Dataset) -> Split:
     return split
 
 
+test_split.__test__ = False  # type: ignore[attr-defined]  # a protocol split, not a pytest test
+
+
 def validation_split(ds: Dataset, holdout: float = VALIDATION_HOLDOUT) -> Split:
     """Model-selection split inside the seen classes; images from trainval only (see module docstring)."""
     trainval = ds.splits["trainval"]

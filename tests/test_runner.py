@@ -1,0 +1,134 @@
+"""Records, run ids, resume, failures and interruption."""
+
+import json
+
+import numpy as np
+import pytest
+
+from zslbench.cli import main
+from zslbench.method import Method
+from zslbench.protocol import Setting
+from zslbench.records import RunSpec, iter_records, read_record, record_path, write_record
+from zslbench.registry import METHODS
+from zslbench.sweep import make_specs, plan, run_specs
+
+
+def test_run_id_is_a_hash_of_the_spec_without_paths():
+    [spec] = make_specs(["ridge_v2s"], ["synth-tiny"], [0])
+    assert spec.run_id == RunSpec.from_json(spec.to_json()).run_id
+    assert "/" not in json.dumps(spec.to_json())  # no paths in a spec
+    [other_seed] = make_specs(["ridge_v2s"], ["synth-tiny"], [1])
+    [other_hp] = make_specs(["ridge_v2s"], ["synth-tiny"], [0], hparams_overrides={"alpha": 2.0})
+    [other_setting] = make_specs(["ridge_v2s"], ["synth-tiny"], [0], setting=Setting(seen_fraction=0.5))
+    assert len({spec.run_id, other_seed.run_id, other_hp.run_id, other_setting.run_id}) == 4
+
+
+def test_atomic_write_leaves_nothing_when_interrupted(tmp_path, monkeypatch):
+    import os
+
+    path = tmp_path / "runs" / "x" / "y" / "abc.json"
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(KeyboardInterrupt):
+        write_record(path, {"a": 1})
+    assert list(path.parent.iterdir()) == []
+
+
+def test_records_have_the_schema_and_rerun_skips(tmp_path):
+    specs = make_specs(["random", "ridge_v2s"], ["synth-tiny"], [0, 1])
+    done = run_specs(specs, results_dir=tmp_path, progress=False)
+    assert len(done) == 4 and all(r["status"] == "ok" for r in done)
+    rec = read_record(record_path(tmp_path, specs[2]))
+    for key in ("schema_version", "run_id", "status", "spec", "metrics", "per_class", "timing", "provenance",
+                "validation", "selected_hparams", "curve"):
+        assert key in rec, key
+    m = rec["metrics"]
+    for key in ("zsl_top1", "gzsl_seen", "gzsl_unseen", "gzsl_h", "gzsl_seen_cs", "gzsl_unseen_cs",
+                "gzsl_h_cs", "cs_gamma", "ausuc"):
+        assert isinstance(m[key], float)
+    assert all(0 <= v <= 1 for k, v in m.items() if k != "cs_gamma")
+    assert len(rec["per_class"]["zsl"]) == len(rec["per_class"]["unseen_classes"]) == 4
+    assert rec["spec"]["method"] == "ridge_v2s" and rec["run_id"] == specs[2].run_id
+    assert rec["provenance"]["libraries"]["numpy"]
+    # validation chose gamma; the record says the selection score came from validation
+    assert rec["validation"]["objective"] == "gzsl_h"
+    assert plan(specs, tmp_path).todo == []
+    assert run_specs(specs, results_dir=tmp_path, progress=False) == []
+    assert len(run_specs(specs, results_dir=tmp_path, overwrite="always", progress=False)) == 4
+
+
+class Exploding(Method):
+    access = "inductive"
+
+    def fit(self, view, *, rng):
+        raise RuntimeError("boom in fit")
+
+
+class Interrupted(Method):
+    access = "inductive"
+
+    def fit(self, view, *, rng):
+        raise KeyboardInterrupt
+
+
+@pytest.fixture
+def extra_methods(monkeypatch):
+    METHODS._ensure()
+    monkeypatch.setitem(METHODS._items, "exploding", Exploding)
+    monkeypatch.setitem(METHODS._items, "interrupted", Interrupted)
+    Exploding.name, Interrupted.name = "exploding", "interrupted"
+
+
+def test_a_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path, extra_methods):
+    specs = make_specs(["exploding", "random"], ["synth-tiny"], [0])
+    out = run_specs(specs, results_dir=tmp_path, progress=False)
+    assert [r["status"] for r in out] == ["failed", "ok"]
+    rec = read_record(record_path(tmp_path, specs[0]))
+    assert rec["error"]["type"] == "RuntimeError" and "boom in fit" in rec["error"]["message"]
+    # --overwrite failed retries only the failed one
+    assert [s.method for s in plan(specs, tmp_path, "failed").todo] == ["exploding"]
+
+
+def test_interruption_leaves_only_complete_records(tmp_path, extra_methods):
+    specs = make_specs(["random", "interrupted", "ridge_v2s"], ["synth-tiny"], [0])
+    with pytest.raises(KeyboardInterrupt):
+        run_specs(specs, results_dir=tmp_path, progress=False)
+    files = [p for p in (tmp_path / "runs").rglob("*") if p.is_file()]
+    assert [p.parent.name for p in files] == ["random"]
+    assert all(p.suffix == ".json" for p in files)
+    # resuming completes exactly the missing runs
+    assert [s.method for s in plan(specs, tmp_path).todo] == ["interrupted", "ridge_v2s"]
+
+
+def test_cli_dry_run_and_unknown_method(tmp_path, capsys):
+    assert main(["run", "-m", "ridge_v2s", "-d", "synth-tiny", "--seeds", "0", "--results", str(tmp_path),
+                 "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "would run" in out and "ridge_v2s on synth-tiny seed=0" in out
+    assert not (tmp_path / "runs").exists()
+    assert main(["run", "-m", "ridge_vs2", "-d", "synth-tiny", "--results", str(tmp_path)]) == 2
+    assert "did you mean 'ridge_v2s'" in capsys.readouterr().err
+
+
+def test_cli_run_then_summary_and_validate(tmp_path, capsys):
+    assert main(["run", "-m", "ridge_v2s", "-d", "synth-tiny", "--seeds", "0", "--results", str(tmp_path),
+                 "--seen-fraction", "0.5", "--set", "alpha=2.0"]) == 0
+    out = capsys.readouterr().out
+    assert "1 runs made" in out and "ok" in out
+    [(_, rec)] = list(iter_records(tmp_path))
+    assert rec["spec"]["setting"]["seen_fraction"] == 0.5 and rec["selected_hparams"]["alpha"] == 2.0
+    assert main(["validate"]) == 0
+
+
+def test_hparam_search_selects_on_validation(tmp_path):
+    [spec] = make_specs(["ridge_v2s"], ["synth-tiny"], [0], trials=4)
+    [summary] = run_specs([spec], results_dir=tmp_path, progress=False)
+    rec = read_record(record_path(tmp_path, spec))
+    trials = rec["validation"]["trials"]
+    assert len(trials) == 4 and len({t["hparams"]["alpha"] for t in trials}) == 4
+    best = max(trials, key=lambda t: t["score"])
+    assert rec["selected_hparams"] == best["hparams"]
+    assert rec["validation"]["score"] == pytest.approx(best["score"])
