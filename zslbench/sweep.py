@@ -114,6 +114,21 @@ def plan(specs: Iterable[RunSpec], results_dir: Path, overwrite: str = "missing"
     return Plan(todo, skipped)
 
 
+def remove_stale_temp_files(results_dir: Path, older_than: float = 60.0) -> int:
+    """Delete temp files left by a writer that was killed mid-write (SIGKILL skips its cleanup)."""
+    import time
+
+    removed = 0
+    for tmp in (Path(results_dir) / "runs").glob("*/*/.*.tmp"):
+        try:
+            if time.time() - tmp.stat().st_mtime > older_than:
+                tmp.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
+
+
 def _run_one(spec: RunSpec, results_dir: str, data_root: str | None, device: str, cache_dir: str | None,
              embeddings_dir: str | None) -> dict[str, Any]:
     """Worker entry point (module level so every joblib backend can pickle it)."""
@@ -196,6 +211,7 @@ def run_specs(
 
     results_dir = Path(results_dir)
     cache_dir = cache_dir or results_dir / "cache"
+    remove_stale_temp_files(results_dir)
     todo = plan(specs, results_dir, overwrite).todo
     args = (str(results_dir), str(data_root) if data_root else None, device, str(cache_dir),
             str(embeddings_dir) if embeddings_dir else None)
