@@ -1,0 +1,261 @@
+"""The regression check: rerun a small fixed suite and compare its metrics with a committed baseline.
+
+The suite: every registered method on synth-tiny and a few selected methods on synth-cub, each with its
+``test_params``, seed 0, one hyper-parameter trial (the defaults), the validation procedure.
+
+Baseline file (JSON)::
+
+    {"schema_version": 1, "description": ..., "suite": {...},
+     "entries": [{"method", "dataset", "metric", "value": float | null (the run failed), "tolerance"}]}
+
+Comparison (pure functions, tested on fixed records): a metric that moved by more than its absolute
+tolerance, a baseline entry with no current value, or a run that now fails is a regression (exit code
+1). A new (method, dataset, metric) or a run that recovered is reported but does not fail the check;
+``--update`` rewrites the baseline deliberately and lists what changed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+log = logging.getLogger(__name__)
+
+BASELINE_SCHEMA = 1
+CHECK_METRICS: tuple[str, ...] = ("zsl_top1", "gzsl_seen", "gzsl_unseen", "gzsl_h", "gzsl_h_cs", "ausuc")
+DEFAULT_TOLERANCE = 0.02
+"""Absolute tolerance on a metric in [0, 1] (2 points): synth-tiny's test sets are small, so one image
+changing class moves a per-class accuracy by about a point."""
+CHECK_SEEDS: tuple[int, ...] = (0,)
+SYNTH_CUB_METHODS: tuple[str, ...] = ("ridge_v2s", "eszsl", "sae")
+"""Methods also checked on synth-cub (those that are registered): closed-form ones, seconds each. An
+image-free method there trains its base classifier on 2048-d synth-cub features (icis with test_params
+did not finish in 10 minutes on 2 shared cores), so none is in the default check."""
+
+Key = tuple[str, str, str]  # (method, dataset, metric)
+FAILING_STATUSES = ("moved", "missing", "failed", "invalid")
+
+
+# --------------------------------------------------------------------------------------------------
+# Values from records
+# --------------------------------------------------------------------------------------------------
+
+
+def current_values(records: Iterable[Mapping[str, Any]], metrics: Iterable[str] = CHECK_METRICS
+                   ) -> dict[Key, float | None]:
+    """(method, dataset, metric) -> mean over the records' seeds; None where every run failed.
+
+    Accepts full records or the sweep's run summaries (both carry spec, status, metrics).
+    """
+    metrics = tuple(metrics)
+    values: dict[Key, list[float]] = {}
+    failed: set[tuple[str, str]] = set()
+    for rec in records:
+        spec = rec["spec"]
+        method, dataset = spec["method"], spec["dataset"]["name"]
+        if rec.get("status") != "ok":
+            failed.add((method, dataset))
+            continue
+        for metric in metrics:
+            value = (rec.get("metrics") or {}).get(metric)
+            if value is not None:
+                values.setdefault((method, dataset, metric), []).append(float(value))
+    out: dict[Key, float | None] = {k: sum(v) / len(v) for k, v in values.items()}
+    for method, dataset in failed:
+        for metric in metrics:
+            out.setdefault((method, dataset, metric), None)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Baseline file
+# --------------------------------------------------------------------------------------------------
+
+
+def load_baseline(path: str | Path) -> dict[str, Any]:
+    """Read and check a baseline file; errors name the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"baseline {str(path)!r} not found (create it with --update)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"baseline {path}: not valid JSON ({exc})") from exc
+    if data.get("schema_version") != BASELINE_SCHEMA:
+        raise ValueError(f"baseline {path}: schema_version {data.get('schema_version')!r}, expected "
+                         f"{BASELINE_SCHEMA}")
+    for i, e in enumerate(data.get("entries", [])):
+        missing = [k for k in ("method", "dataset", "metric", "value", "tolerance") if k not in e]
+        if missing:
+            raise ValueError(f"baseline {path}: entry {i} lacks {', '.join(missing)}")
+        if not (isinstance(e["tolerance"], (int, float)) and e["tolerance"] >= 0):
+            raise ValueError(f"baseline {path}: entry {i} has a negative or non-numeric tolerance")
+    return data
+
+
+def baseline_values(baseline: Mapping[str, Any]) -> dict[Key, tuple[float | None, float]]:
+    """(method, dataset, metric) -> (value or None, tolerance)."""
+    return {(e["method"], e["dataset"], e["metric"]): (e["value"], float(e["tolerance"]))
+            for e in baseline.get("entries", [])}
+
+
+def make_baseline(values: Mapping[Key, float | None], *, tolerances: Mapping[Key, float] | None = None,
+                  default_tolerance: float = DEFAULT_TOLERANCE, suite: Mapping[str, Any] | None = None
+                  ) -> dict[str, Any]:
+    """A baseline dict from current values; existing per-entry tolerances are kept."""
+    tolerances = tolerances or {}
+    entries = [{"method": k[0], "dataset": k[1], "metric": k[2],
+                "value": None if v is None else round(float(v), 6),
+                "tolerance": float(tolerances.get(k, default_tolerance))}
+               for k, v in sorted(values.items())]
+    return {"schema_version": BASELINE_SCHEMA,
+            "description": "zslbench regression baseline: metric values in [0, 1] of the check suite "
+                           "(value null: the run failed). Rewrite only with `zslbench check --update`.",
+            "suite": dict(suite or {}), "entries": entries}
+
+
+# --------------------------------------------------------------------------------------------------
+# Comparison
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CheckResult:
+    """One row per (method, dataset, metric) in the baseline or the current run."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["status"] in FAILING_STATUSES]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def count(self, status: str) -> int:
+        return sum(r["status"] == status for r in self.rows)
+
+
+def compare(baseline: Mapping[Key, tuple[float | None, float]], current: Mapping[Key, float | None]
+            ) -> CheckResult:
+    """Compare current values with baseline (value, tolerance) pairs; see the module docstring."""
+    rows = []
+    for key in sorted(set(baseline) | set(current)):
+        base, tol = baseline.get(key, (None, float("nan")))
+        cur = current.get(key, None)
+        row = {"method": key[0], "dataset": key[1], "metric": key[2], "baseline": base, "current": cur,
+               "delta": None, "tolerance": tol}
+        if key not in baseline:
+            row["status"] = "new"
+        elif key not in current:
+            row["status"] = "missing" if base is not None else "ok"
+        elif base is None:
+            row["status"] = "ok" if cur is None else "recovered"
+        elif cur is None:
+            row["status"] = "failed"
+        elif not math.isfinite(cur):
+            row["status"] = "invalid"
+        else:
+            row["delta"] = cur - base
+            row["status"] = "ok" if abs(cur - base) <= tol + 1e-12 else "moved"
+        rows.append(row)
+    return CheckResult(rows)
+
+
+def _pct(v: float | None) -> str:
+    return "–" if v is None else f"{v * 100:.2f}"
+
+
+def render_diff(result: CheckResult, *, all_rows: bool = False) -> str:
+    """A readable table of what moved beyond tolerance (and new / recovered entries), percent units."""
+    from tabulate import tabulate
+
+    rows = result.rows if all_rows else [r for r in result.rows if r["status"] != "ok"]
+    n_ok = result.count("ok")
+    head = (f"regression check: {'PASSED' if result.passed else 'FAILED'} - {n_ok} of {len(result.rows)} "
+            f"values within tolerance, {len(result.failures)} regression(s)")
+    if not rows:
+        return head + "\n"
+    table = [[r["status"].upper() if r["status"] in FAILING_STATUSES else r["status"], r["method"], r["dataset"],
+              r["metric"], _pct(r["baseline"]), _pct(r["current"]),
+              "–" if r["delta"] is None else f"{r['delta'] * 100:+.2f}",
+              "–" if r["tolerance"] != r["tolerance"] else f"±{r['tolerance'] * 100:.2f}"]
+             for r in rows]
+    grid = tabulate(table, headers=["status", "method", "dataset", "metric", "baseline %", "current %",
+                                    "delta", "tolerance"], tablefmt="github", disable_numparse=True)
+    legend = ("MOVED: beyond tolerance; MISSING: no current value; FAILED: the run failed; new / recovered: "
+              "not in the baseline / no longer failing (run with --update to accept).")
+    return f"{head}\n\n{grid}\n\n{legend}\n"
+
+
+def baseline_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[str]:
+    """Human-readable lines: entries added, removed or changed between two baselines."""
+    before = baseline_values(old) if old else {}
+    after = baseline_values(new)
+    lines = []
+    for key in sorted(set(before) | set(after)):
+        name = "/".join(key)
+        if key not in before:
+            lines.append(f"added   {name} = {_pct(after[key][0])}")
+        elif key not in after:
+            lines.append(f"removed {name} (was {_pct(before[key][0])})")
+        elif before[key][0] != after[key][0]:
+            lines.append(f"changed {name}: {_pct(before[key][0])} -> {_pct(after[key][0])}")
+    return lines
+
+
+def update_baseline(path: str | Path, current: Mapping[Key, float | None], *,
+                    default_tolerance: float = DEFAULT_TOLERANCE, suite: Mapping[str, Any] | None = None
+                    ) -> list[str]:
+    """Rewrite the baseline at ``path`` from ``current`` (keeping per-entry tolerances); returns changes."""
+    path = Path(path)
+    old = load_baseline(path) if path.exists() else None
+    tolerances = {k: tol for k, (_, tol) in baseline_values(old).items()} if old else {}
+    new = make_baseline(current, tolerances=tolerances, default_tolerance=default_tolerance, suite=suite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(new, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return baseline_changes(old, new)
+
+
+# --------------------------------------------------------------------------------------------------
+# The suite (runs go through the lead's sweep API)
+# --------------------------------------------------------------------------------------------------
+
+
+def suite_description() -> dict[str, Any]:
+    return {"synth-tiny": "every registered method", "synth-cub": list(SYNTH_CUB_METHODS),
+            "seeds": list(CHECK_SEEDS), "hparams": "test_params, one trial (defaults)",
+            "procedure": "validation"}
+
+
+def suite_specs(*, data_root: Path | None = None) -> list[Any]:
+    """The run specs of the check suite (see the module docstring)."""
+    from zslbench.registry import METHODS
+    from zslbench.sweep import make_specs
+
+    methods = METHODS.names()
+    specs = make_specs(methods, ["synth-tiny"], CHECK_SEEDS, procedure="validation", test_params=True,
+                       trials=1, data_root=data_root)
+    cub = [m for m in SYNTH_CUB_METHODS if m in METHODS]
+    if cub:
+        specs += make_specs(cub, ["synth-cub"], CHECK_SEEDS, procedure="validation", test_params=True,
+                            trials=1, data_root=data_root)
+    return specs
+
+
+def run_suite(results_dir: Path, *, jobs: int = 1, data_root: Path | None = None, device: str = "cpu"
+              ) -> list[dict[str, Any]]:
+    """Run the suite afresh (overwrite="always") into ``results_dir``; returns the run summaries."""
+    from zslbench.sweep import run_specs
+
+    specs = suite_specs(data_root=data_root)
+    log.info("regression check: %d runs", len(specs))
+    return run_specs(specs, results_dir=results_dir, data_root=data_root, jobs=jobs, overwrite="always",
+                     device=device)

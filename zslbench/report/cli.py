@@ -1,0 +1,179 @@
+"""Command-line entry points of the reporting part: ``report``, ``leaderboard``, ``plot``, ``check``.
+
+:func:`add_report_commands` adds them to the main ``zslbench`` parser's subparsers; each sets
+``func(args) -> int`` (the exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def _add_results(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", type=Path, default=Path("results"),
+                   help="results directory holding runs/<dataset>/<method>/<run_id>.json (default: results)")
+
+
+def add_report_commands(subparsers: Any) -> None:
+    """Add ``report``, ``leaderboard``, ``plot`` and ``check`` to ``subparsers``."""
+    from zslbench.report.tables import FORMATS, LAYOUTS
+
+    rep = subparsers.add_parser("report", help="results table (Markdown, LaTeX or CSV)")
+    _add_results(rep)
+    rep.add_argument("--format", choices=FORMATS, default="md")
+    rep.add_argument("--layout", choices=sorted(LAYOUTS), default="icis",
+                     help="icis: ICIS Table 1; gbu: GBU paper; ablation: the ICIS ablation rows")
+    rep.add_argument("--calibrated", action="store_true",
+                     help="add calibrated-stacking S/U/H columns (gamma chosen on validation)")
+    rep.add_argument("--ausuc", action="store_true", help="add an AUSUC column per dataset")
+    rep.add_argument("--published", action=argparse.BooleanOptionalAction, default=True,
+                     help="place published numbers beside ours (default: on)")
+    rep.add_argument("--published-csv", type=Path, default=None,
+                     help="published numbers file (default: results/published/published.csv of the checkout)")
+    rep.add_argument("--procedure", default="validation",
+                     help="which procedure's runs to tabulate (default: validation; 'paper' is labelled)")
+    rep.add_argument("--out", type=Path, default=None, help="write here instead of standard output")
+    rep.set_defaults(func=cmd_report)
+
+    lb = subparsers.add_parser("leaderboard", help="rank methods by mean GZSL H (Markdown + JSON)")
+    _add_results(lb)
+    lb.add_argument("--out", type=Path, default=None,
+                    help="folder for leaderboard.md and leaderboard.json (default: the results directory)")
+    lb.set_defaults(func=cmd_leaderboard)
+
+    pl = subparsers.add_parser("plot", help="data-scarcity, seen-unseen and per-class figures (PNG + PDF)")
+    _add_results(pl)
+    pl.add_argument("--out", type=Path, default=None, help="output folder (default: <results>/figures)")
+    pl.set_defaults(func=cmd_plot)
+
+    ck = subparsers.add_parser("check", help="regression check of a small fixed suite against a baseline")
+    ck.add_argument("--baseline", type=Path, required=True, help="baseline JSON (e.g. results/baseline.json)")
+    ck.add_argument("--update", action="store_true",
+                    help="rewrite the baseline from this run (deliberately) and print what changed")
+    ck.add_argument("--results", type=Path, default=None,
+                    help="where the suite's runs are written (default: a fresh temporary folder)")
+    ck.add_argument("--no-run", action="store_true",
+                    help="compare the records already under --results instead of running the suite")
+    ck.add_argument("--tolerance", type=float, default=None,
+                    help="absolute tolerance (fraction, e.g. 0.02) for entries new to the baseline on --update")
+    ck.add_argument("--jobs", type=int, default=1)
+    ck.add_argument("--data-root", type=Path, default=None)
+    ck.add_argument("--all", action="store_true", help="list every compared value, not only the changes")
+    ck.set_defaults(func=cmd_check)
+
+
+def _load(results: Path):
+    from zslbench.report.aggregate import load_results
+
+    res = load_results(results)
+    if res.runs.empty and res.failed.empty:
+        raise SystemExit(f"error: no usable run records under {results}/runs")
+    return res
+
+
+def _write(text: str, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        print(f"wrote {out}", file=sys.stderr)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from zslbench.report.published import load_published
+    from zslbench.report.tables import build_table, render
+
+    res = _load(args.results)
+    published = load_published(args.published_csv) if args.published else None
+    table = build_table(res, layout=args.layout, procedure=args.procedure, calibrated=args.calibrated,
+                        ausuc=args.ausuc, published=published)
+    if not table.columns:
+        print(f"error: no full-data '{args.procedure}' runs under {args.results}", file=sys.stderr)
+        return 1
+    _write(render(table, args.format), args.out)
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from zslbench.report.leaderboard import write_leaderboard
+
+    md, js = write_leaderboard(_load(args.results), args.out or args.results)
+    print(f"wrote {md} and {js}", file=sys.stderr)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from zslbench.report.plots import make_plots
+
+    written = make_plots(_load(args.results), args.out or args.results / "figures")
+    for path in written:
+        print(path)
+    if not written:
+        print("no figure: no records with curves, per-class accuracies or data-scarcity settings",
+              file=sys.stderr)
+    return 0
+
+
+def _records_for_check(results: Path) -> list[dict[str, Any]]:
+    """Deduplicated ok records plus minimal failed ones, from a results folder."""
+    from zslbench.report.aggregate import load_results
+
+    res = load_results(results)
+    recs = list(res.records.values())
+    for row in res.failed.to_dict("records"):
+        recs.append({"spec": {"method": row["method"], "dataset": {"name": row["dataset"]}}, "status": "failed"})
+    return recs
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from zslbench.report import check
+
+    if args.no_run:
+        if args.results is None:
+            print("error: --no-run needs --results DIR", file=sys.stderr)
+            return 2
+        records = _records_for_check(args.results)
+    else:
+        results = args.results or Path(tempfile.mkdtemp(prefix="zslbench-check-"))
+        print(f"running the check suite into {results}", file=sys.stderr)
+        records = check.run_suite(results, jobs=args.jobs, data_root=args.data_root)
+    current = check.current_values(records)
+    if not current:
+        print("error: the check suite produced no values", file=sys.stderr)
+        return 1
+    if args.update:
+        changes = check.update_baseline(args.baseline, current, suite=check.suite_description(),
+                                        default_tolerance=args.tolerance or check.DEFAULT_TOLERANCE)
+        print(f"baseline {args.baseline} rewritten: {len(changes)} change(s)")
+        for line in changes:
+            print("  " + line)
+        return 0
+    try:
+        baseline = check.load_baseline(args.baseline)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = check.compare(check.baseline_values(baseline), current)
+    print(check.render_diff(result, all_rows=args.all), end="")
+    return 0 if result.passed else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m zslbench.report.cli <command> ...`` (the same commands without the main CLI)."""
+    parser = argparse.ArgumentParser(prog="zslbench-report")
+    add_report_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

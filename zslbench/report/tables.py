@@ -1,0 +1,607 @@
+"""Result tables: summaries over seeds -> a :class:`Table` -> Markdown, LaTeX (booktabs) or CSV.
+
+Layouts:
+
+- ``icis``: the ICIS paper's Table 1 - rows are methods; per dataset a column group ZSL top-1, GZSL S,
+  U, H (plus calibrated S/U/H with ``calibrated``, AUSUC with ``ausuc``).
+- ``gbu``: the GBU paper's layout - ZSL top-1 for every dataset, then per dataset GZSL u, s, H.
+- ``ablation``: the ICIS ablation rows (icis_mlp, icis_cosine, icis_single_modal, icis_cross_modal, icis)
+  in the ``icis`` column layout.
+
+Rules the builder enforces: only full-data runs of one procedure; cells are "mean ± std" in percent with
+one decimal and the number of seeds noted; the best of *our* rows per column is bold (ties at the printed
+precision are all bold); a missing cell is a dash with a footnote saying why; the cross-dataset mean
+exists only for rows with every dataset present; published numbers sit in their own, labelled rows right
+after our row of the same method; synthetic datasets say "(synthetic)" in the header.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+
+from zslbench.report.aggregate import Results, failed_counts, summarize
+
+DISPLAY_NAMES: dict[str, str] = {
+    "icis": "ICIS", "icis_mlp": "ICIS: MLP (MSE)", "icis_cosine": "ICIS: MLP + cosine",
+    "icis_single_modal": "ICIS: single-modal AEs", "icis_cross_modal": "ICIS: cross-modal AEs",
+    "conse": "ConSE", "costa": "COSTA", "subreg": "Sub.Reg.", "wdae": "wDAE-GNN", "vgse_crm": "VGSE-CRM",
+    "vgse_wavg": "VGSE-WAvg", "vgse_smo": "VGSE-SMO",
+    "wavg": "VGSE-WAvg", "smo": "VGSE-SMO", "ridge_injection": "Ridge injection",
+    "ridge_v2s": "Ridge V->S", "ridge_s2v": "Ridge S->V", "random": "Random (chance)",
+    "dap": "DAP", "iap": "IAP", "cmt": "CMT", "sse": "SSE", "latem": "LATEM", "ale": "ALE",
+    "devise": "DeViSE", "sje": "SJE", "eszsl": "ESZSL", "sync": "SYNC", "sae": "SAE", "gfzsl": "GFZSL",
+    "gcnz": "GCNZ", "sgcn": "SGCN", "dgp": "DGP", "f_clswgan": "f-CLSWGAN", "f_vaegan": "f-VAEGAN",
+    "tf_vaegan": "tf-VAEGAN", "cada_vae": "CADA-VAE", "sdgzsl": "SDGZSL",
+}
+"""Pretty names for table rows; a method not listed is shown by its registry name."""
+
+DATASET_ORDER: tuple[str, ...] = ("CUB", "AWA2", "SUN", "AWA1", "APY", "FLO")
+
+METRIC_LABELS: dict[str, str] = {
+    "zsl_top1": "T1", "gzsl_seen": "S", "gzsl_unseen": "U", "gzsl_h": "H",
+    "gzsl_seen_cs": "S (cs)", "gzsl_unseen_cs": "U (cs)", "gzsl_h_cs": "H (cs)", "ausuc": "AUSUC",
+}
+GBU_LABELS: dict[str, str] = {"gzsl_seen": "s", "gzsl_unseen": "u", "gzsl_seen_cs": "s (cs)",
+                              "gzsl_unseen_cs": "u (cs)"}
+
+ICIS_ORDER: tuple[str, ...] = ("conse", "costa", "subreg", "wdae", "vgse_crm", "vgse_wavg", "wavg", "vgse_smo",
+                                "smo", "icis")
+PUBLISHED_ALIASES: dict[str, str] = {"vgse_wavg": "vgse_crm", "wavg": "vgse_crm", "vgse_smo": "vgse_crm",
+                                     "smo": "vgse_crm"}
+"""Our method -> the published row it is compared with (the published VGSE row does not say whether it
+is WAvg or SMO; its footnote says so). The published row appears once, after the first such method."""
+ABLATION_ORDER: tuple[str, ...] = ("icis_mlp", "icis_cosine", "icis_single_modal", "icis_cross_modal", "icis")
+
+LAYOUTS: dict[str, dict[str, Any]] = {
+    "icis": {"title": "Zero-shot results (ICIS Table 1 layout)", "methods": ICIS_ORDER, "others": True},
+    "gbu": {"title": "Zero-shot results (GBU layout)", "methods": (), "others": True},
+    "ablation": {"title": "ICIS ablation", "methods": ABLATION_ORDER, "others": False},
+}
+FORMATS = ("md", "latex", "csv")
+
+NOTE_NOT_RUN = "not run: no record of this method on this dataset"
+NOTE_NO_RECORDS = "no records: this method has no run under this procedure and setting"
+NOTE_NOT_PUBLISHED_DS = "not published for this dataset"
+NOTE_NOT_PUBLISHED_METRIC = "not published for this metric"
+NOTE_SYNTHETIC = "no published number: synthetic dataset"
+NOTE_INCOMPLETE = "incomplete row: no mean over datasets with a missing cell"
+
+
+def display_name(method: str) -> str:
+    return DISPLAY_NAMES.get(method, method)
+
+
+# --------------------------------------------------------------------------------------------------
+# The table model
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetColumn:
+    """A dataset as one column group: the same name with other features is another group."""
+
+    dataset: str
+    feature_id: str | None
+    descriptor_id: str | None
+    synthetic: bool
+
+    def label(self, with_features: bool = False) -> str:
+        text = self.dataset
+        if with_features and self.feature_id:
+            text += f" [{self.feature_id}]"
+        return text + (" (synthetic)" if self.synthetic else "")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One table column: ``group`` header (a dataset, or "ZSL T1"), ``label`` under it, its metric."""
+
+    group: str
+    label: str
+    metric: str
+    data: DatasetColumn | None  # None for the cross-dataset mean
+    over: tuple[DatasetColumn, ...] = ()  # the datasets a mean column averages over
+
+    @property
+    def header(self) -> str:
+        return f"{self.group}: {self.label}"
+
+
+@dataclass
+class Cell:
+    """mean / std are fractions in [0, 1] (None: missing); ``notes`` become numbered footnotes."""
+
+    mean: float | None = None
+    std: float | None = None
+    n: int = 0
+    notes: tuple[str, ...] = ()
+    bold: bool = False
+    show_n: bool = False
+
+    @property
+    def missing(self) -> bool:
+        return self.mean is None
+
+
+@dataclass
+class Row:
+    label: str
+    kind: str  # "ours" or "published"
+    method: str
+    cells: list[Cell]
+    notes: tuple[str, ...] = ()
+    seeds: str = ""
+
+
+@dataclass
+class Table:
+    title: str
+    layout: str
+    columns: list[Column]
+    rows: list[Row]
+    notes: list[str] = field(default_factory=list)
+
+    def footnotes(self) -> list[str]:
+        """Distinct note texts in order of first appearance (row label first, then cells)."""
+        seen: dict[str, None] = {}
+        for row in self.rows:
+            for text in (*row.notes, *(t for c in row.cells for t in c.notes)):
+                seen.setdefault(text, None)
+        return list(seen)
+
+
+# --------------------------------------------------------------------------------------------------
+# Building
+# --------------------------------------------------------------------------------------------------
+
+
+def _dataset_sort_key(d: DatasetColumn) -> tuple:
+    known = DATASET_ORDER.index(d.dataset) if d.dataset in DATASET_ORDER else len(DATASET_ORDER)
+    return (d.synthetic, known, d.dataset, str(d.feature_id), str(d.descriptor_id))
+
+
+def _metrics_for(layout: str, calibrated: bool, ausuc: bool) -> tuple[list[str], list[str]]:
+    """(ZSL metrics, GZSL metrics) per dataset, in column order."""
+    gzsl = ["gzsl_unseen", "gzsl_seen", "gzsl_h"] if layout == "gbu" else ["gzsl_seen", "gzsl_unseen", "gzsl_h"]
+    if calibrated:
+        gzsl += [m + "_cs" for m in gzsl]
+    if ausuc:
+        gzsl.append("ausuc")
+    return ["zsl_top1"], gzsl
+
+
+def _columns(layout: str, datasets: Sequence[DatasetColumn], calibrated: bool, ausuc: bool) -> list[Column]:
+    names = [d.dataset for d in datasets]
+    labels = {d: d.label(with_features=names.count(d.dataset) > 1) for d in datasets}
+    zsl, gzsl = _metrics_for(layout, calibrated, ausuc)
+    cols: list[Column] = []
+    if layout == "gbu":
+        cols += [Column("ZSL T1", labels[d], "zsl_top1", d) for d in datasets]
+        for d in datasets:
+            cols += [Column(f"GZSL {labels[d]}", GBU_LABELS.get(m, METRIC_LABELS[m]), m, d) for m in gzsl]
+    else:
+        for d in datasets:
+            cols += [Column(labels[d], METRIC_LABELS[m], m, d) for m in (*zsl, *gzsl)]
+    # Never mix synthetic and real data in one mean: real datasets if there are any, else synthetic ones.
+    real = [d for d in datasets if not d.synthetic]
+    over = real or list(datasets)
+    if len(over) >= 2:
+        cols.append(Column(f"Mean ({', '.join(labels[d] for d in over)})", "H", "gzsl_h", None, tuple(over)))
+    return cols
+
+
+RowKey = tuple  # (method, hparams as canonical JSON, preset or None)
+
+
+def row_labels(keys: Iterable[RowKey]) -> dict[RowKey, str]:
+    """A display label per row key: the method's pretty name, "[preset]" when one is set, and - only
+    when one method has rows with different fixed hyper-parameters - the values that differ."""
+    import json
+
+    keys = list(dict.fromkeys(keys))
+    by_method: dict[str, list[RowKey]] = {}
+    for key in keys:
+        by_method.setdefault(key[0], []).append(key)
+    labels = {}
+    for method, group in by_method.items():
+        parsed = {k: json.loads(k[1]) if k[1] else {} for k in group}
+        names = sorted({n for hp in parsed.values() for n in hp}, key=str)
+        differing = [n for n in names if len({json.dumps(hp.get(n), sort_keys=True) for hp in parsed.values()}) > 1]
+        for key in group:
+            label = display_name(method)
+            if isinstance(key[2], str) and key[2]:
+                label += f" [{key[2]}]"
+            if differing:
+                hp = parsed[key]
+                label += " (" + ", ".join(f"{n}={hp.get(n)}" for n in differing) + ")"
+            labels[key] = label
+    return labels
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def build_table(
+    results: Results,
+    *,
+    layout: str = "icis",
+    procedure: str = "validation",
+    calibrated: bool = False,
+    ausuc: bool = False,
+    published: pd.DataFrame | None = None,
+) -> Table:
+    """Lay out the full-data runs of ``procedure`` as ``layout``; ``published`` (from
+    :func:`zslbench.report.published.load_published`) adds published rows."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r} (known: {', '.join(LAYOUTS)})")
+    spec = LAYOUTS[layout]
+    res = results.select(procedure=procedure).default_setting()
+    summary = summarize(res.tidy)
+    fails = failed_counts(res.failed)
+    fixed: tuple[str, ...] = spec["methods"]
+
+    def keep(df: pd.DataFrame) -> pd.DataFrame:
+        return df if spec["others"] else df[df["method"].isin(fixed)]
+
+    summary, fails = keep(summary), keep(fails)
+    access = dict(zip(res.runs["method"], res.runs["access"])) | dict(zip(res.failed["method"], res.failed["access"]))
+
+    # Datasets (column groups) and our row keys.
+    ds_keys: set[DatasetColumn] = set()
+    row_keys: set[tuple[str, str, Any]] = set()
+    for df in (summary, fails):
+        for rec in df.drop_duplicates(["method", "hparams", "preset", "dataset", "feature_id",
+                                       "descriptor_id", "synthetic"]).to_dict("records"):
+            ds_keys.add(DatasetColumn(rec["dataset"], rec["feature_id"], rec["descriptor_id"], bool(rec["synthetic"])))
+            row_keys.add((rec["method"], rec["hparams"], None if _is_missing(rec["preset"]) else rec["preset"]))
+    datasets = sorted(ds_keys, key=_dataset_sort_key)
+    columns = _columns(layout, datasets, calibrated, ausuc)
+
+    present_methods = {k[0] for k in row_keys}
+    covered = present_methods | {PUBLISHED_ALIASES.get(m, m) for m in present_methods}
+    for m in fixed:
+        if m not in covered and m not in PUBLISHED_ALIASES and (not spec["others"] or _has_published(published, m)):
+            row_keys.add((m, "{}", None))
+
+    def order(key: tuple[str, str, Any]) -> tuple:
+        method = key[0]
+        rank = fixed.index(method) if method in fixed else len(fixed)
+        return (rank, access.get(method) != "image_free", method, key[1], str(key[2]))
+
+    index = {tuple(r[c] for c in ("method", "hparams", "preset", "dataset", "feature_id", "descriptor_id",
+                                  "metric")): r
+             for r in _none_preset(summary).to_dict("records")}
+    fail_index = {tuple(r[c] for c in ("method", "hparams", "preset", "dataset", "feature_id", "descriptor_id")): r
+                  for r in _none_preset(fails).to_dict("records")}
+    ran = {(k[0], k[1], k[2], k[3], k[4], k[5]) for k in index} | set(fail_index)
+
+    rows: list[Row] = []
+    labels = row_labels(row_keys)
+    with_published: set[str] = set()
+    for key in sorted(row_keys, key=order):
+        method, hparams, preset = key
+        has_any = any(k[:3] == key for k in ran)
+        cells = []
+        for col in columns:
+            if col.data is None:
+                cells.append(Cell())
+                continue
+            d = col.data
+            cell_key = (*key, d.dataset, d.feature_id, d.descriptor_id)
+            found = index.get((*cell_key, col.metric))
+            failed = fail_index.get(cell_key)
+            if found is not None:
+                notes = ()
+                if failed is not None:
+                    total = failed["n_failed"] + found["n"]
+                    notes = (f"{failed['n_failed']} of {total} runs failed "
+                             f"({', '.join(failed['error_types']) or 'no error type'}); mean over the rest",)
+                std = None if _is_missing(found["std"]) else float(found["std"])
+                cells.append(Cell(float(found["mean"]), std, int(found["n"]), notes))
+            elif failed is not None:
+                cells.append(Cell(notes=(f"failed: all {failed['n_failed']} runs failed "
+                                         f"({', '.join(failed['error_types']) or 'no error type'})",)))
+            elif cell_key in ran:
+                cells.append(Cell(notes=(f"not recorded: the runs have no '{col.metric}' value",)))
+            elif has_any:
+                cells.append(Cell(notes=(NOTE_NOT_RUN,)))
+            else:
+                cells.append(Cell(notes=(NOTE_NO_RECORDS,)))
+        row = Row(labels[key], "ours", method, cells)
+        _finish_ours_row(row)
+        rows.append(row)
+        pub_name = PUBLISHED_ALIASES.get(method, method)
+        if published is not None and pub_name not in with_published:
+            with_published.add(pub_name)
+            rows += _published_rows(pub_name, columns, published, access.get(method))
+    _mean_column(rows, columns)
+    _bold_best(rows, columns)
+    notes = _general_notes(res, results, procedure, datasets, calibrated, ausuc, published is not None)
+    title = spec["title"] + (" - PAPER procedure (test-set selection)" if procedure == "paper" else "")
+    return Table(title=title, layout=layout, columns=columns, rows=rows, notes=notes)
+
+
+def _none_preset(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose missing presets are None (not NaN), so that they compare equal in dict keys."""
+    preset = df["preset"].astype(object)
+    return df.assign(preset=[None if _is_missing(p) else p for p in preset])
+
+
+def _has_published(published: pd.DataFrame | None, method: str) -> bool:
+    return published is not None and bool((published["method"] == method).any())
+
+
+def _finish_ours_row(row: Row) -> None:
+    ns = [c.n for c in row.cells if not c.missing]
+    if not ns:
+        row.seeds = "0"
+        return
+    lo, hi = min(ns), max(ns)
+    row.seeds = str(hi) if lo == hi else f"{lo}-{hi}"
+    for c in row.cells:
+        c.show_n = not c.missing and c.n != hi
+
+
+def _published_rows(
+    method: str, columns: list[Column], published: pd.DataFrame, our_access: str | None
+) -> list[Row]:
+    from zslbench.report.published import full_data_numbers
+
+    pub = full_data_numbers(published[published["method"] == method])
+    rows = []
+    for (features, pub_access), block in pub.groupby(["features", "access"], sort=True):
+        lookup = {(r["dataset"], r["metric"]): r for r in block.to_dict("records")}
+        datasets_with_numbers = set(block["dataset"])
+        cells, sources = [], []
+        for col in columns:
+            if col.data is None:
+                cells.append(Cell())
+                continue
+            hit = lookup.get((col.data.dataset, col.metric))
+            if hit is not None and not col.data.synthetic:
+                cells.append(Cell(float(hit["value"])))
+                if hit["source"] not in sources:
+                    sources.append(hit["source"])
+            elif col.data.synthetic:
+                cells.append(Cell(notes=(NOTE_SYNTHETIC,)))
+            elif col.data.dataset in datasets_with_numbers:
+                cells.append(Cell(notes=(NOTE_NOT_PUBLISHED_METRIC,)))
+            else:
+                cells.append(Cell(notes=(NOTE_NOT_PUBLISHED_DS,)))
+        if not sources:
+            continue
+        note = (f"published, not run by this suite: {display_name(method)} with {features} features, "
+                f"the paper's own procedure; source: {'; '.join(sources)}")
+        tag = features if our_access in (None, pub_access) else f"{features}, {pub_access}"
+        rows.append(Row(f"{display_name(method)} (published, {tag})", "published", method, cells,
+                        notes=(note,)))
+    return rows
+
+
+def _mean_column(rows: list[Row], columns: list[Column]) -> None:
+    """Fill the cross-dataset mean of H, only for rows with every dataset's H present."""
+    if not columns or columns[-1].data is not None:
+        return
+    over = set(columns[-1].over)
+    h_idx = [i for i, c in enumerate(columns) if c.data in over and c.metric == "gzsl_h"]
+    for row in rows:
+        values = [row.cells[i].mean for i in h_idx]
+        if all(v is not None for v in values):
+            row.cells[-1] = Cell(sum(values) / len(values))  # type: ignore[arg-type]
+        else:
+            row.cells[-1] = Cell(notes=(NOTE_INCOMPLETE,))
+
+
+def _bold_best(rows: list[Row], columns: list[Column]) -> None:
+    """Bold the best of our rows per column, compared at the printed precision (ties all bold)."""
+    ours = [r for r in rows if r.kind == "ours"]
+    for i, _ in enumerate(columns):
+        shown = [(r, round(r.cells[i].mean * 100, 1)) for r in ours if r.cells[i].mean is not None]
+        if len(shown) < 2:
+            continue
+        best = max(v for _, v in shown)
+        for r, v in shown:
+            r.cells[i].bold = v == best
+
+
+def _general_notes(
+    res: Results, full: Results, procedure: str, datasets: Sequence[DatasetColumn], calibrated: bool,
+    ausuc: bool, with_published: bool,
+) -> list[str]:
+    notes = ["Per-class top-1 accuracy in %, mean ± std over seeds (column 'seeds': how many); full data "
+             "(all seen classes, images and descriptor dimensions)."]
+    if procedure == "paper":
+        notes.append("PAPER procedure: epochs / hyper-parameters selected as in the original papers, which "
+                     "may use TEST data. Not comparable with the validation-procedure tables.")
+    else:
+        notes.append(f"Procedure '{procedure}': hyper-parameters, epochs and calibration chosen on "
+                     "validation classes only; test data used once.")
+    notes.append("Bold: best of this suite's rows per column"
+                 + (" (published rows are not ranked)." if with_published else "."))
+    if calibrated:
+        notes.append("(cs): calibrated stacking, the offset gamma chosen on validation data.")
+    if ausuc:
+        notes.append("AUSUC: area under the seen-unseen accuracy curve (x 100).")
+    if with_published:
+        notes.append("Published rows: numbers reported in papers under their own procedures, not "
+                     "reproduced here.")
+    if datasets:
+        notes.append("Data: " + "; ".join(f"{d.dataset} features={d.feature_id}, descriptors={d.descriptor_id}"
+                                          for d in datasets) + ".")
+    if any(d.synthetic for d in datasets):
+        notes.append("(synthetic): built-in synthetic data, a pipeline check, not a benchmark result.")
+    if res.n_failed:
+        notes.append(f"{res.n_failed} failed run(s) excluded from the numbers.")
+    if full.issues:
+        kinds = sorted({i.kind for i in full.issues})
+        notes.append(f"{len(full.issues)} record issue(s) ({', '.join(kinds)}): the affected files were "
+                     "not merged into the numbers; see the log.")
+    return notes
+
+
+# --------------------------------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------------------------------
+
+
+def format_value(mean: float, std: float | None = None) -> str:
+    """A fraction as percent with one decimal, "mean ± std" when std is given."""
+    text = f"{mean * 100:.1f}"
+    if std is not None and not math.isnan(std):
+        text += f" ± {std * 100:.1f}"
+    return text
+
+
+def _markers(notes: Iterable[str], numbers: dict[str, int]) -> list[int]:
+    return [numbers[n] for n in notes]
+
+
+def _cell_text_md(cell: Cell, numbers: dict[str, int]) -> str:
+    text = "–" if cell.missing else format_value(cell.mean, cell.std)  # type: ignore[arg-type]
+    if cell.bold:
+        text = f"**{text}**"
+    if cell.show_n:
+        text += f" (n={cell.n})"
+    marks = _markers(cell.notes, numbers)
+    return text + (" " + "".join(f"[{k}]" for k in marks) if marks else "")
+
+
+def render_markdown(table: Table) -> str:
+    """GitHub Markdown: a bold title, the table (tabulate), general notes, numbered footnotes."""
+    from tabulate import tabulate
+
+    footnotes = table.footnotes()
+    numbers = {t: i + 1 for i, t in enumerate(footnotes)}
+    headers = ["Method", "seeds", *(c.header for c in table.columns)]
+    body = []
+    for row in table.rows:
+        marks = _markers(row.notes, numbers)
+        label = row.label + (" " + "".join(f"[{k}]" for k in marks) if marks else "")
+        body.append([label, row.seeds, *(_cell_text_md(c, numbers) for c in row.cells)])
+    grid = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True,
+                    colalign=("left", *["right"] * (len(headers) - 1)))
+    parts = [f"**{table.title}**", "", grid, ""]
+    parts += [f"- {n}" for n in table.notes]
+    if footnotes:
+        parts.append("")
+        parts += [f"[{i + 1}] {t}" for i, t in enumerate(footnotes)]
+    return "\n".join(parts) + "\n"
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "±": r"$\pm$", "–": "--", "—": "---", "γ": r"$\gamma$", "→": r"$\rightarrow$", "×": r"$\times$",
+    "<": r"\textless{}", ">": r"\textgreater{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX specials and map the few non-ASCII symbols the tables use to math commands."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def _cell_text_tex(cell: Cell, numbers: dict[str, int]) -> str:
+    text = "--" if cell.missing else latex_escape(format_value(cell.mean, cell.std))  # type: ignore[arg-type]
+    if cell.bold:
+        text = rf"\textbf{{{text}}}"
+    if cell.show_n:
+        text += rf" \scriptsize{{(n={cell.n})}}"
+    marks = _markers(cell.notes, numbers)
+    return text + (rf"\textsuperscript{{{','.join(map(str, marks))}}}" if marks else "")
+
+
+def render_latex(table: Table, *, label: str | None = None) -> str:
+    """A ``table`` environment with a booktabs ``tabular``; needs ``booktabs`` and ``graphicx``.
+
+    The tabular is shrunk to the line width only when it is wider; footnotes follow in a small minipage.
+    """
+    footnotes = table.footnotes()
+    numbers = {t: i + 1 for i, t in enumerate(footnotes)}
+    ncols = len(table.columns)
+    groups: list[tuple[str, int]] = []
+    for col in table.columns:
+        if groups and groups[-1][0] == col.group:
+            groups[-1] = (col.group, groups[-1][1] + 1)
+        else:
+            groups.append((col.group, 1))
+    spec = "lc" + "".join("r" * n for _, n in groups)
+    lines = [
+        "% Generated by `zslbench report --format latex`; needs \\usepackage{booktabs,graphicx}.",
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{latex_escape(table.title)}}}",
+        rf"\label{{{label or 'tab:zslbench-' + table.layout}}}",
+        r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",
+        rf"\begin{{tabular}}{{{spec}}}",
+        r"\toprule",
+    ]
+    head1, rules, start = ["", ""], [], 3
+    for name, n in groups:
+        head1.append(rf"\multicolumn{{{n}}}{{c}}{{{latex_escape(name)}}}")
+        rules.append(rf"\cmidrule(lr){{{start}-{start + n - 1}}}")
+        start += n
+    lines.append(" & ".join(head1) + r" \\")
+    lines.append(" ".join(rules))
+    lines.append(" & ".join(["Method", "seeds", *(latex_escape(c.label) for c in table.columns)]) + r" \\")
+    lines.append(r"\midrule")
+    for row in table.rows:
+        marks = _markers(row.notes, numbers)
+        label_tex = latex_escape(row.label)
+        if row.kind == "published":
+            label_tex = rf"\textit{{{label_tex}}}"
+        if marks:
+            label_tex += rf"\textsuperscript{{{','.join(map(str, marks))}}}"
+        cells = [_cell_text_tex(c, numbers) for c in row.cells]
+        lines.append(" & ".join([label_tex, latex_escape(row.seeds), *cells]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}}", r"\par\smallskip",
+              r"\begin{minipage}{\linewidth}\footnotesize"]
+    for note in table.notes:
+        lines.append(latex_escape(note) + r"\\")
+    for i, text in enumerate(footnotes):
+        lines.append(rf"\textsuperscript{{{i + 1}}}{latex_escape(text)}\\")
+    lines += [r"\end{minipage}", r"\end{table}"]
+    assert ncols == sum(n for _, n in groups)
+    return "\n".join(lines) + "\n"
+
+
+def table_frame(table: Table) -> pd.DataFrame:
+    """The table in long form: one row per (table row, column); numbers in percent, unrounded."""
+    numbers = {t: i + 1 for i, t in enumerate(table.footnotes())}
+    out = []
+    for row in table.rows:
+        for col, cell in zip(table.columns, row.cells):
+            out.append({
+                "row": row.label, "kind": row.kind, "method": row.method,
+                "dataset": col.data.dataset if col.data else "mean",
+                "feature_id": col.data.feature_id if col.data else None,
+                "synthetic": col.data.synthetic if col.data else None,
+                "metric": col.metric,
+                "mean_percent": None if cell.missing else cell.mean * 100,  # type: ignore[operator]
+                "std_percent": None if cell.std is None else cell.std * 100,
+                "n": cell.n if row.kind == "ours" and not cell.missing else None,
+                "best": cell.bold,
+                "notes": " | ".join(cell.notes + row.notes) or None,
+                "footnotes": ",".join(str(numbers[t]) for t in cell.notes) or None,
+            })
+    return pd.DataFrame(out)
+
+
+def render_csv(table: Table) -> str:
+    return table_frame(table).to_csv(index=False, lineterminator="\n")
+
+
+def render(table: Table, fmt: str) -> str:
+    """Render ``table`` as "md", "latex" or "csv"."""
+    if fmt == "md":
+        return render_markdown(table)
+    if fmt == "latex":
+        return render_latex(table)
+    if fmt == "csv":
+        return render_csv(table)
+    raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
