@@ -1,0 +1,299 @@
+"""GCN-style classifier-weight prediction (image-free): GCNZ, SGCN and DGP.
+
+Nodes are classes (plus, on a WordNet graph, the synsets above them); a node's input is its L2-normalised
+descriptor (a synset's input is the mean of its descendant classes' descriptors). A graph network maps
+inputs to one classifier row ``[w | b]`` (d + 1) per node and is trained to match the base classifier's
+L2-normalised seen rows (squared error on unit-norm outputs, summed over dimensions, seen nodes only). Unseen nodes' outputs become the
+unseen classifier rows.
+
+- ``gcnz`` (Wang, Ye and Gupta, CVPR 2018): a 6-layer GCN, ``H' = Â (dropout(H) Θ)``, LeakyReLU 0.2
+  between layers, Â = D^-1/2 A D^-1/2; widths decreasing (paper: 2048-2048-1024-1024-512; the default
+  here is 4x narrower so that training takes seconds on a CPU, the ``paper`` preset restores them).
+- ``sgcn`` (Kampffmeyer et al., CVPR 2019): the same with 2 layers (hidden 2048 in the paper preset).
+- ``dgp`` (Kampffmeyer et al., CVPR 2019): dense propagation in two phases: each node first gathers from
+  its ancestors at every distance k, then from its descendants, ``H' = Σ_k α_k D_k⁻¹ A_k H Θ`` with
+  learned distance weights ``α = softmax(·)`` per phase. Without a hierarchy (the default kNN graph) both
+  phases use the kNN graph's exact-k-hop neighbourhoods instead of ancestors / descendants (a dense
+  multi-hop GCN); ``graph_info_`` records which.
+
+Graphs (see :mod:`zslbench.data.class_graph`): ``graph="knn"`` (default, every dataset): cosine kNN over
+descriptors, ``k`` in the search space. ``graph="wordnet"``: the WordNet hierarchy of the class names
+(needs a local WordNet, e.g. Debian's ``wordnet-base``; an error says so when absent); it is never chosen
+silently, so a run's graph does not depend on what the machine has installed. Numbers on either graph are
+not comparable to the papers' ImageNet/WordNet runs.
+
+Rescaling: outputs are unit-norm; unseen rows are multiplied by the mean L2 norm of the base classifier's
+seen rows ``[w | b]`` (seen rows stay the base classifier's own), so seen and unseen logits share a scale.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.preprocessing import normalize
+
+from zslbench.base_classifier import torch_threads
+from zslbench.data.class_graph import (
+    hop_distances,
+    hop_matrices,
+    knn_graph,
+    normalized_adjacency,
+    wordnet_hierarchy,
+)
+from zslbench.method import ClassifierInjection, Param, TrainView
+from zslbench.registry import register_method
+
+log = logging.getLogger(__name__)
+
+GCNZ_PAPER_HIDDEN = "2048,2048,1024,1024,512"
+
+
+def _parse_hidden(hidden: str | int | tuple | list, name: str) -> list[int]:
+    """Hidden widths from "512,256" (or a number / sequence); a clear error otherwise."""
+    if isinstance(hidden, (int, np.integer)):
+        return [int(hidden)]
+    parts = hidden.split(",") if isinstance(hidden, str) else list(hidden)
+    try:
+        widths = [int(p) for p in parts]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: hidden must be comma-separated widths like '512,256', got {hidden!r}") from None
+    if not widths or min(widths) < 1:
+        raise ValueError(f"{name}: hidden widths must be positive, got {hidden!r}")
+    return widths
+
+
+class _GraphInjection(ClassifierInjection):
+    """Shared graph building, training loop and rescaling; subclasses build the network."""
+
+    n_threads: ClassVar[int | None] = 1
+    """torch intra-op threads while training (not a hyper-parameter: results do not depend on it). One
+    thread: on a shared, loaded CPU, OpenMP threads of small ops wait on each other (measured 10-100x
+    slower with 2 threads than 1 on synth-tiny). None: leave torch's setting alone."""
+
+    space = {
+        "k": Param(5, low=2, high=20, integer=True, help="neighbours per class in the kNN graph"),
+        "graph": Param("knn", help="'knn' (descriptor kNN) or 'wordnet' (needs a local WordNet)"),
+        "wordnet_within": Param(None, help="WordNet lemma to disambiguate senses, e.g. 'animal' (AWA2)"),
+        "lr": Param(1e-3, low=1e-4, high=1e-2, log=True, help="Adam learning rate"),
+        "weight_decay": Param(5e-4, low=1e-6, high=1e-3, log=True, help="Adam weight decay"),
+        "dropout": Param(0.5, low=0.0, high=0.7, help="dropout on each layer's input"),
+        "epochs": Param(300, low=100, high=1000, integer=True, help="full-graph training steps"),
+    }
+
+    # ---- graph ------------------------------------------------------------------------------------
+
+    def _graph(self, view: TrainView) -> tuple[np.ndarray, Any, Any]:
+        """(N, A) node inputs, the graph (sparse adjacency (N, N)) and the hierarchy or None.
+
+        Class c is node c; on a WordNet graph, nodes C.. are ancestor synsets.
+        """
+        descriptors = normalize(np.asarray(view.descriptors, dtype=np.float64))
+        C = descriptors.shape[0]
+        if self.graph == "knn":
+            k = int(self.k)
+            if k >= C:
+                log.warning("%s: k=%d >= %d classes; using k=%d", self.name, k, C, C - 1)
+                k = C - 1
+            adj = knn_graph(descriptors, k)
+            self.graph_info_ = {"graph": "knn", "k": k, "metric": "cosine", "nodes": C,
+                                "edges": int((adj.nnz - C) // 2)}
+            return descriptors, adj, None
+        if self.graph == "wordnet":
+            if len(view.class_names) != C:
+                raise ValueError(f"{self.name}: graph='wordnet' needs the class names in the view")
+            hierarchy = wordnet_hierarchy(view.class_names, within=self.wordnet_within, head_fallback=True)
+            if hierarchy is None:
+                raise RuntimeError(
+                    f"{self.name}: graph='wordnet' but no WordNet database was found (install Debian's "
+                    "'wordnet-base', or use graph='knn')"
+                )
+            if len(hierarchy.unmapped) == C:
+                raise ValueError(f"{self.name}: no class name maps to WordNet (e.g. {view.class_names[0]!r})")
+            self.graph_info_ = {
+                "graph": "wordnet", "source": hierarchy.source, "nodes": hierarchy.n_nodes,
+                "edges": int(len(hierarchy.parents)), "unmapped_classes": len(hierarchy.unmapped),
+                "within": self.wordnet_within, "head_fallback": True,
+            }
+            return hierarchy.node_descriptors(descriptors), hierarchy.adjacency(), hierarchy
+        raise ValueError(f"{self.name}: graph must be 'knn' or 'wordnet', got {self.graph!r}")
+
+    # ---- network (subclasses) ---------------------------------------------------------------------
+
+    def _network(self, inputs: np.ndarray, adj: Any, hierarchy: Any, out_dim: int, device: Any) -> Any:
+        """A torch module whose ``forward()`` returns the (N, out_dim) raw node outputs."""
+        raise NotImplementedError
+
+    # ---- training ---------------------------------------------------------------------------------
+
+    def inject(self, view: TrainView, rng: np.random.Generator) -> np.ndarray:
+        import torch
+        import torch.nn.functional as F
+
+        inputs, adj, hierarchy = self._graph(view)
+        targets = view.seen_targets()  # (S, d + 1)
+        target_norm = float(np.linalg.norm(targets, axis=1).mean())
+        seed = int(rng.integers(2**31))
+        device = torch.device(self.device)
+        seen_nodes = torch.as_tensor(np.asarray(view.seen), device=device)
+        target = torch.as_tensor(normalize(targets), dtype=torch.float32, device=device)
+        with torch.random.fork_rng(devices=[]), torch_threads(self.n_threads):
+            torch.manual_seed(seed)
+            net = self._network(inputs, adj, hierarchy, targets.shape[1], device).to(device)
+            opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            self.loss_history_: list[float] = []
+            net.train()
+            for _ in range(int(self.epochs)):
+                out = F.normalize(net(), dim=1)
+                # squared error summed over the d + 1 dims, halved, averaged over seen nodes (as DGP's
+                # release does); a per-element mean makes gradients ~1/d as large, and weight decay
+                # then wins and collapses every output to one direction
+                loss = 0.5 * (out[seen_nodes] - target).pow(2).sum(dim=1).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                self.loss_history_.append(float(loss.detach()))
+            net.eval()
+            with torch.no_grad():
+                out = F.normalize(net(), dim=1)[torch.as_tensor(np.asarray(view.unseen), device=device)]
+        self.target_norm_ = target_norm
+        return out.cpu().double().numpy() * target_norm
+
+    def record_info(self) -> dict[str, Any]:
+        """What the run record should say about this fit (the graph used, the rescaling)."""
+        return {
+            "graph": dict(getattr(self, "graph_info_", {})),
+            "rescale": "unit-norm predictions x mean norm of the base classifier's seen [w|b] rows",
+            "final_train_loss": self.loss_history_[-1] if getattr(self, "loss_history_", None) else None,
+        }
+
+
+def _sparse_tensor(matrix: Any, device: Any) -> Any:
+    """A scipy sparse matrix as a float32 torch sparse COO tensor."""
+    import torch
+
+    coo = matrix.tocoo()
+    idx = torch.as_tensor(np.vstack([coo.row, coo.col]), dtype=torch.long)
+    vals = torch.as_tensor(coo.data, dtype=torch.float32)
+    return torch.sparse_coo_tensor(idx, vals, coo.shape, check_invariants=True).coalesce().to(device)
+
+
+def _gcn_module(inputs: np.ndarray, propagation: Any, widths: list[int], dropout: float, device: Any) -> Any:
+    """A GCN over a fixed graph: layer l computes ``Â (dropout(H) Θ_l)``, LeakyReLU(0.2) between layers."""
+    import torch
+    from torch import nn
+
+    class GCN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("x", torch.as_tensor(inputs, dtype=torch.float32))
+            self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+            self.drop = nn.Dropout(dropout)
+            self.prop = propagation
+
+        def forward(self) -> torch.Tensor:
+            h = self.x
+            for i, layer in enumerate(self.layers):
+                h = torch.sparse.mm(self.prop, layer(self.drop(h)))
+                if i < len(self.layers) - 1:
+                    h = nn.functional.leaky_relu(h, 0.2)
+            return h
+
+    return GCN()
+
+
+@register_method("gcnz")
+class GCNZ(_GraphInjection):
+    """6-layer GCN predicting classifier rows from descriptors over a class graph (Wang et al. 2018)."""
+
+    version = 1
+    description = "GCNZ (Wang et al. 2018): 6-layer GCN over a class graph predicts classifier weights."
+    space = {
+        **_GraphInjection.space,
+        "hidden": Param("512,512,256,256,128", help="hidden widths, comma-separated (paper: 2048,2048,1024,1024,512)"),
+    }
+    presets = {"paper": {"hidden": GCNZ_PAPER_HIDDEN, "epochs": 1000}}
+    test_params = {"hidden": "64,64,32,32,32", "epochs": 300, "lr": 3e-3, "k": 2, "dropout": 0.0,
+                   "weight_decay": 1e-5}
+
+    def _network(self, inputs, adj, hierarchy, out_dim, device):
+        prop = _sparse_tensor(normalized_adjacency(adj), device)
+        widths = [inputs.shape[1], *_parse_hidden(self.hidden, self.name), out_dim]
+        return _gcn_module(inputs, prop, widths, self.dropout, device)
+
+
+@register_method("sgcn")
+class SGCN(_GraphInjection):
+    """2-layer GCN predicting classifier rows (the SGCN baseline of Kampffmeyer et al. 2019)."""
+
+    version = 1
+    description = "SGCN (Kampffmeyer et al. 2019): 2-layer GCN over a class graph predicts classifier weights."
+    space = {**_GraphInjection.space, "hidden": Param(1024, choices=(512, 1024, 2048), help="hidden width")}
+    presets = {"paper": {"hidden": 2048, "epochs": 1000}}
+    test_params = {"hidden": 32, "epochs": 300, "lr": 1e-2, "k": 3, "dropout": 0.0}
+
+    def _network(self, inputs, adj, hierarchy, out_dim, device):
+        prop = _sparse_tensor(normalized_adjacency(adj), device)
+        widths = [inputs.shape[1], *_parse_hidden(self.hidden, self.name), out_dim]
+        return _gcn_module(inputs, prop, widths, self.dropout, device)
+
+
+@register_method("dgp")
+class DGP(_GraphInjection):
+    """Dense graph propagation (Kampffmeyer et al. 2019): two phases of distance-weighted propagation.
+
+    With ``graph="wordnet"``: phase 1 gathers from ancestors, phase 2 from descendants (k = 0 is the node
+    itself; hops beyond ``max_hops`` share the last weight). With ``graph="knn"``: both phases gather from
+    exact-k-hop neighbourhoods of the kNN graph (recorded as ``propagation="knn_hops"``).
+    """
+
+    version = 1
+    description = "DGP (Kampffmeyer et al. 2019): dense ancestor/descendant propagation (kNN-hop fallback)."
+    space = {
+        **_GraphInjection.space,
+        "hidden": Param(1024, choices=(512, 1024, 2048), help="hidden width"),
+        "max_hops": Param(4, low=2, high=6, integer=True, help="distance weights kept (farther share the last)"),
+    }
+    presets = {"paper": {"hidden": 2048, "epochs": 1000}}
+    test_params = {"hidden": 64, "epochs": 300, "lr": 1e-2, "k": 2, "dropout": 0.0, "max_hops": 2}
+
+    def _network(self, inputs, adj, hierarchy, out_dim, device):
+        import torch
+        from torch import nn
+
+        K = int(self.max_hops)
+        if hierarchy is not None:
+            up = hierarchy.ancestor_distances()
+            phase1, phase2 = hop_matrices(up, K), hop_matrices(up.T, K)
+            self.graph_info_["propagation"] = "ancestors_then_descendants"
+        else:
+            dist = hop_distances(adj)
+            phase1 = phase2 = hop_matrices(dist, K)
+            self.graph_info_["propagation"] = "knn_hops"
+        self.graph_info_["max_hops"] = K
+        hidden = _parse_hidden(self.hidden, self.name)[0]
+        dropout = float(self.dropout)
+
+        class DenseProp(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.register_buffer("x", torch.as_tensor(inputs, dtype=torch.float32))
+                self.register_buffer("m1", torch.as_tensor(phase1, dtype=torch.float32))  # (K+1, N, N)
+                self.register_buffer("m2", torch.as_tensor(phase2, dtype=torch.float32))
+                self.theta1 = nn.Linear(inputs.shape[1], hidden)
+                self.theta2 = nn.Linear(hidden, out_dim)
+                self.alpha1 = nn.Parameter(torch.zeros(K + 1))
+                self.alpha2 = nn.Parameter(torch.zeros(K + 1))
+                self.drop = nn.Dropout(dropout)
+
+            @staticmethod
+            def _mix(alpha: torch.Tensor, mats: torch.Tensor) -> torch.Tensor:
+                return torch.einsum("k,kij->ij", torch.softmax(alpha, 0), mats)
+
+            def forward(self) -> torch.Tensor:
+                h = self._mix(self.alpha1, self.m1) @ self.theta1(self.drop(self.x))
+                h = nn.functional.leaky_relu(h, 0.2)
+                return self._mix(self.alpha2, self.m2) @ self.theta2(self.drop(h))
+
+        return DenseProp()

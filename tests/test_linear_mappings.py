@@ -1,0 +1,130 @@
+"""Linear / bilinear semantic mappings: closed forms against independent solves, training, accuracy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.linalg import solve_sylvester
+from sklearn.preprocessing import normalize
+
+from zslbench.data.synthetic import make_synthetic
+from zslbench.methods.linear_mappings import ALE, ESZSL, DeViSE, eszsl_solve, sae_solve
+from zslbench.protocol import test_split, train_view
+from zslbench.registry import METHODS
+from zslbench.runner import evaluate_method
+
+MAPPINGS = ("ridge_s2v", "eszsl", "sae", "devise", "ale")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return make_synthetic("synth-tiny")
+
+
+def test_eszsl_matches_kronecker_solve():
+    """V solves (X Xᵀ + γI) V (S Sᵀ + λI) = X Y Sᵀ, written as one Kronecker-product linear system."""
+    rng = np.random.default_rng(0)
+    d, n, a, z = 5, 30, 4, 3
+    X = rng.standard_normal((d, n))
+    Y = -np.ones((n, z))
+    Y[np.arange(n), rng.integers(z, size=n)] = 1
+    S = rng.standard_normal((a, z))
+    gamma, lam = 0.7, 2.5
+    V = eszsl_solve(X, Y, S, gamma, lam)
+    # vec(A V B) = (Bᵀ ⊗ A) vec(V), column-major vec
+    system = np.kron((S @ S.T + lam * np.eye(a)).T, X @ X.T + gamma * np.eye(d))
+    v = np.linalg.solve(system, (X @ Y @ S.T).reshape(-1, order="F"))
+    np.testing.assert_allclose(V, v.reshape(d, a, order="F"), rtol=1e-9, atol=1e-12)
+
+
+def test_eszsl_without_penalties_is_two_least_squares():
+    """γ, λ -> 0: V = B Sᵀ (S Sᵀ)⁻¹ with B the least-squares fit of Y from Xᵀ."""
+    rng = np.random.default_rng(1)
+    d, n, a, z = 4, 50, 3, 5
+    X = rng.standard_normal((d, n))
+    Y = np.where(rng.random((n, z)) < 0.3, 1.0, -1.0)
+    S = rng.standard_normal((a, z))
+    B = np.linalg.lstsq(X.T, Y, rcond=None)[0]  # (d, z)
+    expected = np.linalg.lstsq(S.T, B.T, rcond=None)[0].T  # V Sᵀ... solves V (S Sᵀ) = B Sᵀ
+    np.testing.assert_allclose(eszsl_solve(X, Y, S, 1e-12, 1e-12), expected, rtol=1e-6, atol=1e-8)
+
+
+def test_eszsl_fit_uses_the_closed_form(tiny):
+    split = test_split(tiny)
+    view = train_view(tiny, split, access="inductive")
+    method = ESZSL(gamma=0.3, lam=3.0).fit(view, rng=np.random.default_rng(0))
+    features = view.features.astype(np.float64)
+    X = normalize(features - features.mean(axis=0))
+    Y = -np.ones((len(view.labels), len(split.seen)))
+    Y[np.arange(len(view.labels)), np.searchsorted(split.seen, view.labels)] = 1
+    S = normalize(view.descriptors)[split.seen].T
+    np.testing.assert_allclose(method.V_, eszsl_solve(X.T, Y, S, 0.3, 3.0), rtol=1e-10)
+
+
+@pytest.mark.parametrize("k_classes", [6, 2])  # 2 distinct classes for k = 4: S Sᵀ is singular
+def test_sae_solves_its_sylvester_equation(k_classes):
+    rng = np.random.default_rng(2)
+    d, n, k, lam = 7, 40, 4, 0.8
+    X = rng.standard_normal((d, n))
+    class_desc = rng.standard_normal((k, k_classes))
+    S = class_desc[:, rng.integers(k_classes, size=n)]
+    W = sae_solve(X, S, lam)
+    residual = S @ S.T @ W + lam * W @ X @ X.T - (1 + lam) * S @ X.T
+    assert np.linalg.norm(residual) < 1e-9 * np.linalg.norm(S @ X.T)
+    np.testing.assert_allclose(W, solve_sylvester(S @ S.T, lam * X @ X.T, (1 + lam) * S @ X.T), atol=1e-9)
+
+
+def test_sae_rejects_bad_settings(tiny):
+    view = train_view(tiny, test_split(tiny), access="inductive")
+    with pytest.raises(ValueError, match="direction"):
+        METHODS.get("sae")(direction="sideways").fit(view, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="lam"):
+        sae_solve(np.ones((2, 3)), np.ones((2, 3)), 0.0)
+
+
+def test_ranking_losses_by_hand():
+    """One image, true class 0, compatibilities (3, 2.5, 0, 2.9), margin 1: violations 0.5 and 0.9."""
+    import torch
+
+    compat = torch.tensor([[3.0, 2.5, 0.0, 2.9]])
+    target = torch.tensor([0])
+    devise, ale = DeViSE(margin=1.0), ALE(margin=1.0)
+    assert float(devise._loss(compat, target)) == pytest.approx(1.4)
+    # rank r = 2 violating classes; weight (1 + 1/2) / 2
+    assert float(ale._loss(compat, target)) == pytest.approx(0.75 * 1.4, rel=1e-5)
+
+
+@pytest.mark.parametrize("name", ["devise", "ale"])
+def test_ranking_training_loss_decreases(name, tiny):
+    cls = METHODS.get(name)
+    view = train_view(tiny, test_split(tiny), access="inductive")
+    method = cls(**cls.test_params).fit(view, rng=np.random.default_rng(0))
+    losses = method.loss_history_
+    assert len(losses) == cls.test_params["epochs"]
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+@pytest.mark.parametrize("name", MAPPINGS)
+def test_beats_chance_on_synth_tiny(name, tiny):
+    cls = METHODS.get(name)
+    split = test_split(tiny)
+    metrics = evaluate_method(cls(**cls.test_params), tiny, split, rng=np.random.default_rng(0)).metrics()
+    chance = 1.0 / len(split.unseen)
+    assert metrics["zsl_top1"] > 1.5 * chance, metrics
+    assert metrics["gzsl_h"] > 0.0, metrics
+
+
+def test_sae_feature_direction_beats_chance(tiny):
+    split = test_split(tiny)
+    metrics = evaluate_method(METHODS.get("sae")(direction="feature"), tiny, split).metrics()
+    assert metrics["zsl_top1"] > 1.5 / len(split.unseen), metrics
+
+
+@pytest.mark.parametrize("name", MAPPINGS)
+def test_needs_images(name, tiny):
+    from zslbench.method import TrainView
+
+    view = TrainView(descriptors=tiny.descriptors, seen=np.arange(8), unseen=np.arange(8, 12),
+                     feature_dim=tiny.features.shape[1])
+    with pytest.raises(ValueError, match="inductive view"):
+        METHODS.get(name)().fit(view, rng=np.random.default_rng(0))
