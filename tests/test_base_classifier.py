@@ -1,0 +1,176 @@
+"""The harness-trained base classifier of the image-free family: training, selection, caching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from zslbench.base_classifier import (
+    BaseClassifierSettings,
+    cache_key,
+    clear_memo,
+    get_base_classifier,
+    train_linear_softmax,
+)
+from zslbench.data.synthetic import make_synthetic
+from zslbench.metrics import per_class_accuracy
+from zslbench.protocol import Setting, apply_setting, test_split, validation_split
+
+FAST = BaseClassifierSettings(epochs=8, lr=1e-3)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    ds = make_synthetic("synth-tiny")
+    return ds, test_split(ds)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_memo():
+    clear_memo()
+    yield
+    clear_memo()
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_trains_over_seen_classes_and_beats_chance(tiny):
+    ds, split = tiny
+    clf, info = get_base_classifier(ds, split, settings=FAST, seed=0)
+    assert np.array_equal(clf.classes, split.seen)
+    assert clf.weight.shape == (split.seen.size, ds.features.shape[1])
+    assert clf.bias.shape == (split.seen.size,)
+    X, y = ds.features[split.eval_seen], ds.labels[split.eval_seen]
+    acc = np.mean(per_class_accuracy(y, clf.classes[clf.scores(X).argmax(1)]))
+    assert acc > 3.0 / split.seen.size  # well above chance (1 / 8)
+    assert info["selection"] == "last" and info["uses_test_data"] is False
+    assert info["chosen_epoch"] == FAST.epochs and info["cache_hit"] is False
+    assert info["n_train_images"] == split.train.size
+    assert not clf.weight.flags.writeable  # shared between methods: read-only
+
+
+def test_deterministic_for_a_seed_and_different_across_seeds(tiny):
+    ds, split = tiny
+    a, _ = get_base_classifier(ds, split, settings=FAST, seed=3)
+    clear_memo()
+    b, info_b = get_base_classifier(ds, split, settings=FAST, seed=3)
+    assert info_b["cache_hit"] is False  # really retrained, not memoised
+    np.testing.assert_array_equal(a.weight, b.weight)
+    np.testing.assert_array_equal(a.bias, b.bias)
+    c, _ = get_base_classifier(ds, split, settings=FAST, seed=4)
+    assert not np.allclose(a.weight, c.weight)
+
+
+def test_in_process_memo_is_shared(tiny):
+    ds, split = tiny
+    a, _ = get_base_classifier(ds, split, settings=FAST, seed=0)
+    b, info = get_base_classifier(ds, split, settings=FAST, seed=0)
+    assert info["cache_hit"] is True and info["cache"] == "memory"
+    assert b is a
+
+
+def test_disk_cache_hit_gives_identical_weights(tiny, tmp_path):
+    ds, split = tiny
+    a, info_a = get_base_classifier(ds, split, settings=FAST, seed=0, cache_dir=tmp_path)
+    files = list((tmp_path / "base_classifier").glob("*.npz"))
+    assert len(files) == 1 and info_a["cache_hit"] is False
+    assert not list((tmp_path / "base_classifier").glob("*.tmp*"))  # atomic write left no temp file
+    clear_memo()
+    b, info_b = get_base_classifier(ds, split, settings=FAST, seed=0, cache_dir=tmp_path)
+    assert info_b["cache_hit"] is True and info_b["cache"] == "disk"
+    np.testing.assert_array_equal(a.weight, b.weight)
+    np.testing.assert_array_equal(a.bias, b.bias)
+    np.testing.assert_array_equal(a.classes, b.classes)
+    assert info_b["chosen_epoch"] == info_a["chosen_epoch"]
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncate", "tamper"])
+def test_corrupt_cache_entry_is_rebuilt(tiny, tmp_path, damage, caplog):
+    ds, split = tiny
+    a, _ = get_base_classifier(ds, split, settings=FAST, seed=0, cache_dir=tmp_path)
+    (path,) = (tmp_path / "base_classifier").glob("*.npz")
+    if damage == "garbage":
+        path.write_bytes(b"not an npz file")
+    elif damage == "truncate":
+        path.write_bytes(path.read_bytes()[:200])
+    else:  # a valid npz whose weights no longer match the stored checksum
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in z.files}
+        arrays["weight"] = arrays["weight"] + 1.0
+        np.savez(path, **arrays)
+    clear_memo()
+    b, info = get_base_classifier(ds, split, settings=FAST, seed=0, cache_dir=tmp_path)
+    assert info["cache_hit"] is False
+    assert "rebuilding" in caplog.text
+    np.testing.assert_array_equal(a.weight, b.weight)
+    clear_memo()
+    _, info2 = get_base_classifier(ds, split, settings=FAST, seed=0, cache_dir=tmp_path)
+    assert info2["cache_hit"] is True  # the rebuilt entry is readable again
+
+
+def test_cache_key_covers_what_changes_the_weights(tiny):
+    ds, split = tiny
+    key = cache_key(ds, split, FAST, 0)
+    assert key == cache_key(ds, split, FAST, 0)
+    assert key != cache_key(ds, split, FAST, 1)
+    assert key != cache_key(ds, split, BaseClassifierSettings(epochs=9, lr=1e-3), 0)
+    fewer = apply_setting(ds, split, Setting(images_per_class=5), seed=0, image_free=True)
+    assert key != cache_key(ds, fewer, FAST, 0)
+    assert key != cache_key(ds, validation_split(ds), FAST, 0)
+
+
+def test_holdout_selection(tiny):
+    ds, split = tiny
+    settings = BaseClassifierSettings(epochs=6, lr=1e-3, selection="holdout", holdout=0.2)
+    clf, info = get_base_classifier(ds, split, settings=settings, seed=0)
+    assert info["selection"] == "holdout" and info["uses_test_data"] is False
+    assert 1 <= info["chosen_epoch"] <= settings.epochs
+    assert info["n_selection_images"] > 0
+    assert info["n_train_images"] + info["n_selection_images"] == split.train.size
+    assert 0.0 <= info["selection_accuracy"] <= 1.0
+
+
+def test_selection_returns_the_best_epochs_weights():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 10)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    Xs, ys = X[:60], y[:60]
+    settings = BaseClassifierSettings(epochs=5, lr=1e-2)
+    w, b, info = train_linear_softmax(X, y, 2, settings, seed=0, select_on=(Xs, ys))
+    acc = np.mean(per_class_accuracy(ys, (Xs @ w.T + b).argmax(1)))
+    assert acc == pytest.approx(info["selection_accuracy"])
+    w_last, _, info_last = train_linear_softmax(X, y, 2, settings, seed=0)
+    assert info_last["chosen_epoch"] == 5 and info_last["selection_accuracy"] is None
+    if info["chosen_epoch"] == 5:
+        np.testing.assert_allclose(w, w_last, rtol=1e-6)
+
+
+def test_test_seen_selection_is_labelled_and_guarded(tiny):
+    ds, split = tiny
+    test_seen = (ds.features[split.eval_seen], ds.labels[split.eval_seen])
+    paper = BaseClassifierSettings(epochs=4, lr=1e-3, selection="test_seen")
+    with pytest.raises(ValueError, match="test_seen"):
+        get_base_classifier(ds, split, settings=paper, seed=0)
+    with pytest.raises(ValueError, match="paper"):
+        get_base_classifier(ds, split, settings=FAST, seed=0, test_seen=test_seen)
+    _, info = get_base_classifier(ds, split, settings=paper, seed=0, test_seen=test_seen)
+    assert info["selection"] == "test_seen" and info["uses_test_data"] is True
+    assert info["n_selection_images"] == split.eval_seen.size
+
+
+def test_bad_settings_name_the_parameter():
+    with pytest.raises(ValueError, match="selection"):
+        BaseClassifierSettings(selection="best")
+    with pytest.raises(ValueError, match="holdout"):
+        BaseClassifierSettings(holdout=1.5)
+    with pytest.raises(ValueError, match="epochs"):
+        BaseClassifierSettings(epochs=0)
+    assert BaseClassifierSettings().to_json() == {
+        "epochs": 100, "lr": 1e-4, "batch_size": 16, "selection": "last", "holdout": 0.1, "init_std": 0.02}
