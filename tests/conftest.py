@@ -13,6 +13,7 @@ Data folders in the xlsa17 layout:
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -28,6 +29,12 @@ SHARED_EMBEDDINGS = SHARED_DATA / "class_embeddings"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # One torch thread in tests: the suite's networks are tiny, and with more threads than free cores
+    # (CI runs on 2) small-batch training slows down many times over.
+    import torch
+
+    torch.set_num_threads(1)
+    os.environ.setdefault("ZSLBENCH_THREADS", "1")
     config.addinivalue_line("markers", "realdata: tests that read ../shared/data (skipped when absent)")
 
 

@@ -173,4 +173,21 @@ def test_bad_settings_name_the_parameter():
     with pytest.raises(ValueError, match="epochs"):
         BaseClassifierSettings(epochs=0)
     assert BaseClassifierSettings().to_json() == {
-        "epochs": 100, "lr": 1e-4, "batch_size": 16, "selection": "last", "holdout": 0.1, "init_std": 0.02}
+        "epochs": 100, "lr": 1e-4, "batch_size": 16, "selection": "last", "holdout": 0.1, "init_std": 0.02,
+        "center_rows": True}
+
+
+def test_centred_rows_are_the_same_classifier():
+    """Centring removes only the softmax's null direction: identical predictions, rows sum to zero."""
+    import dataclasses
+
+    ds = make_synthetic("synth-tiny")
+    split = test_split(ds)
+    raw, info_raw = get_base_classifier(ds, split, settings=dataclasses.replace(FAST, center_rows=False), seed=0)
+    centred, info = get_base_classifier(ds, split, settings=FAST, seed=0)
+    assert info["rows_centred"] is True and info_raw["rows_centred"] is False
+    np.testing.assert_allclose(centred.augmented.sum(axis=0), 0.0, atol=1e-6)
+    X = ds.features[split.eval_seen]
+    np.testing.assert_array_equal(raw.scores(X).argmax(1), centred.scores(X).argmax(1))
+    shift = raw.scores(X) - centred.scores(X)  # the same per-image constant across classes
+    np.testing.assert_allclose(shift, shift[:, :1].repeat(shift.shape[1], axis=1), rtol=1e-6, atol=1e-6)

@@ -263,7 +263,7 @@ def _base_classifier(ds: Dataset, split: Split, spec: RunSpec, *, device: str, c
     settings = BaseClassifierSettings(**(spec.base_classifier or {}))
     test_seen = None
     if paper_selection:
-        settings = replace(settings, selection="test_seen")
+        settings = replace(settings, selection="test_seen", center_rows=False)
         test_seen = (ds.features[split.eval_seen], ds.labels[split.eval_seen])
     return get_base_classifier(ds, split, settings=settings, seed=spec.seed, device=device,
                                cache_dir=cache_dir, test_seen=test_seen)

@@ -129,12 +129,26 @@ def remove_stale_temp_files(results_dir: Path, older_than: float = 60.0) -> int:
     return removed
 
 
+def threads_per_job(jobs: int) -> int:
+    """Torch intra-op threads for each of ``jobs`` parallel runs: the cores shared out, at least one.
+
+    ``ZSLBENCH_THREADS`` overrides. Oversubscribing is the expensive mistake: small-batch training with
+    more threads than free cores measured several times slower than with one.
+    """
+    if os.environ.get("ZSLBENCH_THREADS"):
+        return max(1, int(os.environ["ZSLBENCH_THREADS"]))
+    return max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+
 def _run_one(spec: RunSpec, results_dir: str, data_root: str | None, device: str, cache_dir: str | None,
-             embeddings_dir: str | None) -> dict[str, Any]:
+             embeddings_dir: str | None, threads: int = 1) -> dict[str, Any]:
     """Worker entry point (module level so every joblib backend can pickle it)."""
+    import torch
+
     from zslbench.runner import run
 
     logging.basicConfig(level=os.environ.get("ZSLBENCH_LOG", "WARNING"))
+    torch.set_num_threads(threads)
     record = run(spec, results_dir=Path(results_dir), data_root=Path(data_root) if data_root else None,
                  device=device, cache_dir=Path(cache_dir) if cache_dir else None,
                  embeddings_dir=Path(embeddings_dir) if embeddings_dir else None)
@@ -214,7 +228,7 @@ def run_specs(
     remove_stale_temp_files(results_dir)
     todo = plan(specs, results_dir, overwrite).todo
     args = (str(results_dir), str(data_root) if data_root else None, device, str(cache_dir),
-            str(embeddings_dir) if embeddings_dir else None)
+            str(embeddings_dir) if embeddings_dir else None, threads_per_job(jobs))
     bar = tqdm(total=len(todo), desc="runs", unit="run", disable=None if progress is None else not progress)
     out = []
     try:
