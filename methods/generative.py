@@ -1,0 +1,337 @@
+"""Shared pieces of the generative feature baselines (f-CLSWGAN, CADA-VAE, tf-VAEGAN).
+
+This module registers no method. It holds what the generative families have in common:
+
+- seeding torch from the ``rng`` handed to ``fit`` (so a fit is deterministic for a seed, without
+  touching the caller's global torch RNG state);
+- a progress helper: a tqdm bar over epochs that hides itself when stderr is not a terminal or when the
+  environment sets ``ZSLBENCH_PROGRESS=0``;
+- MinMax feature scaling fitted on the view's own training features;
+- the final softmax classifiers trained on real seen + synthetic unseen samples (GZSL) and on synthetic
+  unseen samples only (ZSL), and the rule that picks one of them in ``scores``.
+
+Nothing here catches ``KeyboardInterrupt``: an interrupted training propagates to the runner, which then
+writes no record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
+from typing import Iterable, Iterator, TypeVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from zslbench.method import Method, TrainView
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+PROGRESS_ENV = "ZSLBENCH_PROGRESS"
+"""Set to ``0`` to hide the training progress bars (they also hide themselves when not on a TTY)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Seeding, devices, progress
+# --------------------------------------------------------------------------------------------------
+
+
+def torch_seed(rng: np.random.Generator) -> int:
+    """A torch seed drawn from the fit's numpy generator (advances ``rng`` by one draw)."""
+    return int(rng.integers(0, 2**62))
+
+
+@contextlib.contextmanager
+def seeded_torch(rng: np.random.Generator, device: str = "cpu") -> Iterator[None]:
+    """Run the block with torch's global RNG seeded from ``rng``; restore the caller's state after.
+
+    Module initialisation, ``torch.randn`` and ``torch.randperm`` inside the block are then a function of
+    ``rng`` only. Accelerator RNG state is forked too when ``device`` is not the CPU.
+    """
+    dev = torch.device(device)
+    forked = {"devices": []} if dev.type == "cpu" else {"devices": [dev], "device_type": dev.type}
+    with torch.random.fork_rng(**forked):
+        torch.manual_seed(torch_seed(rng))
+        yield
+
+
+def progress_disabled() -> bool | None:
+    """tqdm's ``disable`` value: True when ``ZSLBENCH_PROGRESS=0``, else None (hide when not a TTY)."""
+    return True if os.environ.get(PROGRESS_ENV, "").strip() == "0" else None
+
+
+def progress(iterable: Iterable[T], *, desc: str, total: int | None = None) -> Iterable[T]:
+    """A tqdm bar over ``iterable`` (epochs), following ``tqdm(disable=None)`` and ``ZSLBENCH_PROGRESS``."""
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, disable=progress_disabled(), leave=False,
+                dynamic_ncols=True)
+
+
+def to_tensor(X: np.ndarray, device: str) -> torch.Tensor:
+    """(n, d) float32 tensor on ``device``."""
+    return torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=device)
+
+
+def init_normal_(module: nn.Module, std: float = 0.02) -> nn.Module:
+    """Initialise every Linear layer of ``module`` with weights N(0, std) and zero bias (as the papers)."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.normal_(layer.weight, 0.0, std)
+            nn.init.zeros_(layer.bias)
+    return module
+
+
+def minibatches(n: int, batch_size: int, device: str) -> Iterator[torch.Tensor]:
+    """Index batches of one shuffled pass over ``n`` samples (torch's global RNG; last batch may be short)."""
+    order = torch.randperm(n, device=device)
+    for start in range(0, n, batch_size):
+        yield order[start:start + batch_size]
+
+
+def local_labels(labels: np.ndarray, classes: np.ndarray, *, where: str) -> np.ndarray:
+    """(n,) position of each global label in the sorted ``classes``; error if one is not there."""
+    pos = np.searchsorted(classes, labels)
+    pos = np.clip(pos, 0, len(classes) - 1)
+    bad = classes[pos] != labels
+    if bad.any():
+        raise ValueError(f"{where}: label {int(labels[bad][0])} is not among the {len(classes)} classes")
+    return pos.astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------------------
+# Scaling
+# --------------------------------------------------------------------------------------------------
+
+
+class MinMax:
+    """Per-dimension MinMax scaling to [0, 1], fitted on the view's training features only.
+
+    Later inputs (test images) use the same shift and scale and may fall outside [0, 1].
+    """
+
+    def fit(self, X: np.ndarray) -> "MinMax":
+        """Fit on (n, d) training features."""
+        from sklearn.preprocessing import MinMaxScaler
+
+        if X.ndim != 2 or X.shape[0] == 0:
+            raise ValueError(f"MinMax: need a non-empty (n, d) feature array, got shape {X.shape}")
+        self.scaler_ = MinMaxScaler(feature_range=(0.0, 1.0), clip=False).fit(np.asarray(X, np.float64))
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """(n, d) scaled float32 copy of X."""
+        return self.scaler_.transform(np.asarray(X, np.float64)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------------
+# Softmax classifiers on real + synthetic samples
+# --------------------------------------------------------------------------------------------------
+
+
+def train_softmax(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    n_classes: int,
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    betas: tuple[float, float] = (0.5, 0.999),
+    device: str = "cpu",
+    desc: str = "softmax",
+) -> nn.Linear:
+    """Train a linear softmax classifier with Adam and cross-entropy for a fixed number of epochs.
+
+    No epoch is selected on evaluation data: the last epoch's weights are returned.
+
+    Args:
+        X: (n, d) inputs (real and/or synthetic features, or latent codes).
+        y: (n,) int64 local class indices in [0, n_classes).
+        n_classes: number of output classes.
+    Returns:
+        the trained ``nn.Linear(d, n_classes)`` in eval mode.
+    """
+    if X.shape[0] == 0:
+        raise ValueError(f"{desc}: no training samples")
+    layer = nn.Linear(X.shape[1], n_classes).to(device)
+    opt = torch.optim.Adam(layer.parameters(), lr=lr, betas=betas)
+    loss_fn = nn.CrossEntropyLoss()
+    for epoch in progress(range(epochs), desc=desc, total=epochs):
+        total = 0.0
+        for idx in minibatches(X.shape[0], batch_size, device):
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(layer(X[idx]), y[idx])
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * idx.numel()
+        log.debug("%s epoch %d/%d: loss %.4f", desc, epoch + 1, epochs, total / X.shape[0])
+    return layer.eval()
+
+
+@torch.no_grad()
+def logits(layer: nn.Module, X: torch.Tensor, chunk: int = 8192) -> np.ndarray:
+    """(n, k) outputs of ``layer`` on X (n, d), computed in chunks, as float64 numpy."""
+    outs = [layer(X[i:i + chunk]).double().cpu().numpy() for i in range(0, X.shape[0], chunk)]
+    return np.concatenate(outs) if outs else np.zeros((0, layer.out_features))
+
+
+@dataclass
+class SoftmaxHeads:
+    """The two final classifiers of a generative method, and which one answers a ``scores`` call.
+
+    Attributes:
+        gzsl: linear classifier over ``gzsl_classes`` (seen + unseen), trained on real (or encoded) seen
+            samples plus synthetic unseen samples.
+        gzsl_classes: (S + U,) sorted global class indices of the gzsl rows.
+        zsl: linear classifier over ``unseen``, trained on synthetic unseen samples only (as the papers
+            do for ZSL), or None.
+        unseen: (U,) sorted global unseen class indices.
+
+    Rule: when the requested candidates are exactly the unseen classes (in any order) and a ZSL head
+    exists, the ZSL head's logits answer; otherwise the GZSL head's logits restricted to the requested
+    classes (for argmax and for calibrated stacking, restricting logits equals restricting log-softmax).
+    """
+
+    gzsl: nn.Linear
+    gzsl_classes: np.ndarray
+    zsl: nn.Linear | None
+    unseen: np.ndarray
+
+    def scores(self, Z: torch.Tensor, classes: np.ndarray, *, where: str) -> np.ndarray:
+        """(n, len(classes)) logits of inputs Z (n, k) for the global classes ``classes``."""
+        classes = np.asarray(classes, dtype=np.int64)
+        if self.zsl is not None and len(classes) == len(self.unseen) and np.array_equal(
+            np.sort(classes), self.unseen
+        ):
+            out = logits(self.zsl, Z)
+            return out[:, np.searchsorted(self.unseen, classes)]
+        out = logits(self.gzsl, Z)
+        return out[:, local_labels(classes, self.gzsl_classes, where=f"{where}.scores")]
+
+
+def fit_heads(
+    seen_X: torch.Tensor,
+    seen_y: np.ndarray,
+    syn_X: torch.Tensor,
+    syn_y: np.ndarray,
+    view: TrainView,
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    zsl_head: bool,
+    betas: tuple[float, float] = (0.5, 0.999),
+    device: str = "cpu",
+    name: str = "generative",
+) -> SoftmaxHeads:
+    """Train the GZSL head on seen + synthetic unseen samples and, if asked, the ZSL head on synthetic only.
+
+    Args:
+        seen_X: (n_s, k) real (or encoded) seen samples; seen_y: (n_s,) their global classes.
+        syn_X: (n_u, k) synthetic unseen samples; syn_y: (n_u,) their global classes.
+    """
+    gzsl_classes = np.union1d(view.seen, view.unseen)
+    X = torch.cat([seen_X, syn_X])
+    y = torch.as_tensor(
+        local_labels(np.concatenate([seen_y, syn_y]), gzsl_classes, where=name), device=device
+    )
+    gzsl = train_softmax(X, y, len(gzsl_classes), epochs=epochs, lr=lr, batch_size=batch_size,
+                         betas=betas, device=device, desc=f"{name} gzsl classifier")
+    zsl = None
+    if zsl_head:
+        yz = torch.as_tensor(local_labels(syn_y, view.unseen, where=name), device=device)
+        zsl = train_softmax(syn_X, yz, len(view.unseen), epochs=epochs, lr=lr, batch_size=batch_size,
+                            betas=betas, device=device, desc=f"{name} zsl classifier")
+    return SoftmaxHeads(gzsl=gzsl, gzsl_classes=gzsl_classes, zsl=zsl, unseen=np.asarray(view.unseen))
+
+
+# --------------------------------------------------------------------------------------------------
+# Base class
+# --------------------------------------------------------------------------------------------------
+
+
+class GenerativeMethod(Method):
+    """Common checks and scoring of the generative baselines (access "inductive").
+
+    Subclasses set ``self.heads_`` (a :class:`SoftmaxHeads`) in ``fit`` and implement :meth:`embed`
+    (test features -> the classifier's input space).
+    """
+
+    access = "inductive"
+    paper_per_dataset: dict[str, dict] = {}
+    """Per-dataset overrides of the ``paper`` preset (the authors' scripts differ per dataset)."""
+
+    def check_view(self, view: TrainView) -> tuple[np.ndarray, np.ndarray]:
+        """(features (n, d) float32, labels (n,)) of an inductive view; clear errors otherwise."""
+        if view.features is None or view.labels is None:
+            raise ValueError(f"{self.name}: needs an inductive view with training features and labels")
+        if len(view.unseen) == 0:
+            raise ValueError(f"{self.name}: the view has no unseen classes to synthesise")
+        if view.features.shape[0] != view.labels.shape[0]:
+            raise ValueError(
+                f"{self.name}: {view.features.shape[0]} feature rows for {view.labels.shape[0]} labels"
+            )
+        for key in ("epochs", "batch_size"):
+            if key in self.hparams and int(self.hparams[key]) < 1:
+                raise ValueError(f"{self.name}: hyper-parameter {key} must be >= 1, got {self.hparams[key]}")
+        return np.asarray(view.features, np.float32), np.asarray(view.labels, np.int64)
+
+    def embed(self, X: np.ndarray) -> torch.Tensor:
+        """(n, k) classifier inputs for test features X (n, d)."""
+        raise NotImplementedError
+
+    def scores(self, X: np.ndarray, classes: np.ndarray) -> np.ndarray:
+        """(n, len(classes)) logits; see :class:`SoftmaxHeads` for which head answers."""
+        if not hasattr(self, "heads_"):
+            raise RuntimeError(f"{self.name}: call fit before scores")
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.feature_dim_:
+            raise ValueError(f"{self.name}: X must be (n, {self.feature_dim_}), got shape {X.shape}")
+        with torch.no_grad():
+            return self.heads_.scores(self.embed(X), classes, where=self.name)
+
+
+# --------------------------------------------------------------------------------------------------
+# Feature synthesis
+# --------------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def synthesize(
+    generator: nn.Module,
+    descriptors: torch.Tensor,
+    classes: np.ndarray,
+    n_per_class: int,
+    noise_dim: int,
+    *,
+    device: str = "cpu",
+    chunk: int = 4096,
+) -> tuple[torch.Tensor, np.ndarray]:
+    """Generate ``n_per_class`` features for each class with ``generator(z, a)``, z ~ N(0, I).
+
+    Args:
+        generator: a module called as ``generator(z (m, noise_dim), a (m, A)) -> (m, d)``.
+        descriptors: (C, A) all class descriptors (rows indexed by global class).
+        classes: (K,) global classes to synthesise for.
+    Returns:
+        features (K * n_per_class, d) grouped by class in ``classes`` order, and their labels (K * n,).
+    """
+    if n_per_class < 1:
+        raise ValueError(f"synthesize: n_per_class must be >= 1, got {n_per_class}")
+    was_training = generator.training
+    generator.eval()
+    labels = np.repeat(np.asarray(classes, dtype=np.int64), n_per_class)
+    rows = torch.as_tensor(labels, device=device)
+    parts = []
+    for start in range(0, labels.size, chunk):
+        a = descriptors[rows[start:start + chunk]]
+        z = torch.randn(a.shape[0], noise_dim, device=device)
+        parts.append(generator(z, a))
+    generator.train(was_training)
+    return torch.cat(parts), labels

@@ -1,0 +1,370 @@
+"""Tests of the generative feature baselines (f-CLSWGAN, CADA-VAE) and their shared pieces."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from zslbench.data.synthetic import make_synthetic
+from zslbench.metrics import per_class_accuracy
+from zslbench.protocol import test_split, train_view, validation_split
+from zslbench.registry import METHODS
+
+from zslbench.methods import cada_vae, f_clswgan, generative
+
+GENERATIVE = ("f_clswgan", "cada_vae")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny networks run fastest on one thread (and the test machine is shared); restore afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    ds = make_synthetic("synth-tiny")
+    split = test_split(ds)
+    return ds, split, train_view(ds, split, access="inductive")
+
+
+def zsl_accuracy(method, ds, split) -> float:
+    X, y = ds.features[split.eval_unseen], ds.labels[split.eval_unseen]
+    pred = split.unseen[method.scores(X, split.unseen).argmax(axis=1)]
+    return float(per_class_accuracy(y, pred).mean())
+
+
+# --------------------------------------------------------------------------------------------------
+# WGAN gradient penalty
+# --------------------------------------------------------------------------------------------------
+
+
+class LinearCritic(torch.nn.Module):
+    """D(x, a) = w^T x (ignores a); records the inputs it is called with."""
+
+    def __init__(self, w: torch.Tensor) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(w)
+        self.seen_inputs: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        self.seen_inputs.append(x.detach().clone())
+        return x @ self.w
+
+
+def test_gradient_penalty_of_linear_critic_is_lambda_norm_minus_one_squared():
+    torch.manual_seed(0)
+    w = torch.tensor([3.0, -4.0, 0.0, 12.0])  # ||w|| = 13
+    critic = LinearCritic(w)
+    real, fake, a = torch.rand(7, 4), torch.rand(7, 4), torch.rand(7, 2)
+    gp = f_clswgan.gradient_penalty(critic, real, fake, a, weight=10.0)
+    assert gp.item() == pytest.approx(10.0 * (13.0 - 1.0) ** 2, rel=1e-5)
+    # the penalty back-propagates into the critic: d/dw of 10 (||w|| - 1)^2 = 20 (||w|| - 1) w / ||w||
+    gp.backward()
+    assert torch.allclose(critic.w.grad, 20 * 12 * w / 13, rtol=1e-4)
+
+
+def test_gradient_penalty_is_evaluated_on_interpolates_between_real_and_fake():
+    torch.manual_seed(1)
+    critic = LinearCritic(torch.randn(5))
+    real, fake = torch.rand(64, 5) + 2.0, torch.rand(64, 5) - 2.0
+    f_clswgan.gradient_penalty(critic, real, fake, torch.zeros(64, 3), weight=10.0)
+    (x_hat,) = critic.seen_inputs
+    # each row is alpha * real + (1 - alpha) * fake with one alpha in [0, 1] for all its dimensions
+    alpha = (x_hat - fake) / (real - fake)
+    assert torch.allclose(alpha, alpha[:, :1].expand_as(alpha), atol=1e-5)
+    assert alpha.min() >= 0 and alpha.max() <= 1
+    assert alpha[:, 0].std() > 0.1  # a fresh alpha per row, neither all real nor all fake
+
+
+def test_fclswgan_training_feeds_interpolates_to_the_critic(monkeypatch, tiny):
+    """Spy on the penalty during a real fit: the critic it calls gets real/fake interpolates."""
+    ds, split, view = tiny
+    calls = []
+    original = f_clswgan.gradient_penalty
+
+    def spy(critic, real, fake, cond, weight):
+        inputs = []
+
+        def recording_critic(x, a):
+            inputs.append(x.detach().clone())
+            return critic(x, a)
+
+        out = original(recording_critic, real, fake, cond, weight)
+        (x_hat,) = inputs
+        diff = real - fake
+        col = diff.abs().argmax(dim=1, keepdim=True)
+        alpha = (x_hat - fake).gather(1, col) / diff.gather(1, col)
+        assert torch.allclose(x_hat, alpha * real + (1 - alpha) * fake, atol=1e-5)
+        assert alpha.min() >= -1e-6 and alpha.max() <= 1 + 1e-6
+        calls.append(weight)
+        return out
+
+    monkeypatch.setattr(f_clswgan, "gradient_penalty", spy)
+    params = dict(f_clswgan.FCLSWGAN.test_params, epochs=1, pre_epochs=1, cls_epochs=1)
+    f_clswgan.FCLSWGAN(**params).fit(view, rng=np.random.default_rng(0))
+    steps = math.ceil(view.features.shape[0] / params["batch_size"])
+    assert len(calls) == steps * f_clswgan.FCLSWGAN.space["critic_steps"].default
+    assert set(calls) == {10.0}
+
+
+# --------------------------------------------------------------------------------------------------
+# CADA-VAE pieces
+# --------------------------------------------------------------------------------------------------
+
+
+def test_cada_warmups_follow_the_paper_schedule_at_100_epochs():
+    def at(epoch):
+        return cada_vae.loss_weights(epoch, 100, beta=0.25, cross=2.37, distance=8.13)
+
+    # zero before (and at) the start
+    assert at(0)["beta"] == 0.0
+    assert all(at(e)["cross"] == 0.0 for e in range(0, 22))
+    assert all(at(e)["distance"] == 0.0 for e in range(0, 7))
+    # end values exactly at the end epochs, and held after
+    assert at(93)["beta"] == pytest.approx(0.25)
+    assert at(75)["cross"] == pytest.approx(2.37)
+    assert at(22)["distance"] == pytest.approx(8.13)
+    assert at(99) == pytest.approx({"beta": 0.25, "cross": 2.37, "distance": 8.13})
+    # still rising just before the end, linear in between
+    assert at(92)["beta"] < 0.25 and at(74)["cross"] < 2.37 and at(21)["distance"] < 8.13
+    assert at(48)["cross"] == pytest.approx(2.37 * (48 - 21) / (75 - 21))
+    assert at(14)["distance"] == pytest.approx(8.13 * (14 - 6) / (22 - 6))
+
+
+def test_cada_warmups_stretch_to_shorter_runs():
+    w = cada_vae.loss_weights(24, 25, beta=0.25, cross=2.37, distance=8.13)
+    assert w["cross"] == pytest.approx(2.37) and w["distance"] == pytest.approx(8.13)
+    assert 0.0 < w["beta"] <= 0.25
+    assert cada_vae.loss_weights(5, 25, beta=0.25, cross=2.37, distance=8.13)["cross"] == 0.0
+
+
+def test_warmup_function():
+    assert cada_vae.warmup(-1, 0, 10, 2.0) == 0.0
+    assert cada_vae.warmup(5, 0, 10, 2.0) == pytest.approx(1.0)
+    assert cada_vae.warmup(50, 0, 10, 2.0) == 2.0
+    assert cada_vae.warmup(3, 3, 3, 2.0) == 2.0  # degenerate window: a step at the end
+
+
+def test_wasserstein_between_identical_gaussians_is_zero():
+    mu, lv = torch.randn(6, 4), torch.randn(6, 4)
+    assert torch.all(cada_vae.wasserstein2_squared(mu, lv, mu, lv) == 0)
+    assert torch.all(cada_vae.wasserstein2(mu, lv, mu, lv) < 1e-5)
+
+
+def test_wasserstein_matches_hand_computation():
+    # N((0, 0), diag(1, 1)) vs N((3, 4), diag(4, 1)): ||mu diff||^2 = 25, ||sd diff||^2 = (1 - 2)^2 = 1
+    mu1, lv1 = torch.tensor([[0.0, 0.0]]), torch.log(torch.tensor([[1.0, 1.0]]))
+    mu2, lv2 = torch.tensor([[3.0, 4.0]]), torch.log(torch.tensor([[4.0, 1.0]]))
+    assert cada_vae.wasserstein2_squared(mu1, lv1, mu2, lv2).item() == pytest.approx(26.0)
+    assert cada_vae.wasserstein2(mu1, lv1, mu2, lv2).item() == pytest.approx(math.sqrt(26.0))
+
+
+def test_kl_to_standard_normal():
+    assert cada_vae.kl_standard_normal(torch.zeros(2, 3), torch.zeros(2, 3)).tolist() == [0.0, 0.0]
+    # KL(N(1, e^1) || N(0, 1)) in one dim = 0.5 (e + 1 - 1 - 1) = 0.5 (e - 1)
+    kl = cada_vae.kl_standard_normal(torch.ones(1, 1), torch.ones(1, 1))
+    assert kl.item() == pytest.approx(0.5 * (math.e - 1))
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared pieces
+# --------------------------------------------------------------------------------------------------
+
+
+def test_synthesize_shapes_and_counts_per_class():
+    torch.manual_seed(0)
+    G = f_clswgan.ConditionalGenerator(noise_dim=5, att_dim=5, hidden=8, feature_dim=11)
+    att = torch.rand(9, 5)
+    classes = np.array([2, 7, 8])
+    X, y = generative.synthesize(G, att, classes, 13, 5, chunk=10)  # chunking across classes
+    assert X.shape == (39, 11) and y.shape == (39,)
+    assert dict(zip(*np.unique(y, return_counts=True))) == {2: 13, 7: 13, 8: 13}
+    assert (X >= 0).all()  # ReLU output
+    assert G.training  # mode restored
+
+
+def test_minmax_fits_on_training_features_only():
+    train = np.array([[0.0, 10.0], [2.0, 30.0]])
+    mm = generative.MinMax().fit(train)
+    assert np.allclose(mm.transform(train), [[0, 0], [1, 1]])
+    assert np.allclose(mm.transform(np.array([[4.0, 20.0]])), [[2.0, 0.5]])  # not clipped
+    with pytest.raises(ValueError, match="MinMax"):
+        generative.MinMax().fit(np.zeros((0, 3)))
+
+
+def test_progress_respects_env(monkeypatch):
+    monkeypatch.setenv(generative.PROGRESS_ENV, "0")
+    assert generative.progress_disabled() is True
+    monkeypatch.setenv(generative.PROGRESS_ENV, "1")
+    assert generative.progress_disabled() is None  # tqdm decides: hidden when not a TTY
+    assert list(generative.progress(range(3), desc="x")) == [0, 1, 2]
+
+
+def test_seeded_torch_leaves_caller_rng_untouched():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    with generative.seeded_torch(np.random.default_rng(0)):
+        inside = torch.rand(3)
+    assert torch.equal(torch.rand(3), expected)
+    with generative.seeded_torch(np.random.default_rng(0)):
+        assert torch.equal(torch.rand(3), inside)
+
+
+def test_train_softmax_learns_separable_data():
+    torch.manual_seed(0)
+    X = torch.cat([torch.randn(50, 2) + 4, torch.randn(50, 2) - 4])
+    y = torch.cat([torch.zeros(50), torch.ones(50)]).long()
+    layer = generative.train_softmax(X, y, 2, epochs=20, lr=1e-2, batch_size=16)
+    assert (generative.logits(layer, X).argmax(1) == y.numpy()).mean() > 0.95
+
+
+# --------------------------------------------------------------------------------------------------
+# The methods
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", GENERATIVE)
+def test_beats_chance_on_synth_tiny_zsl(name, tiny):
+    ds, split, view = tiny
+    cls = METHODS.get(name)
+    method = cls(**cls.test_params).fit(view, rng=np.random.default_rng(0))
+    chance = 1.0 / len(split.unseen)
+    acc = zsl_accuracy(method, ds, split)
+    assert acc > 1.5 * chance, f"{name}: ZSL top-1 {acc:.3f} vs chance {chance:.3f}"
+    # GZSL scores over all candidates are finite and shaped right
+    cand = split.candidates
+    s = method.scores(ds.features[split.eval_seen], cand)
+    assert s.shape == (len(split.eval_seen), len(cand)) and np.isfinite(s).all()
+
+
+def cheap(name: str) -> dict:
+    """Even smaller settings for tests that check plumbing, not accuracy."""
+    base = dict(METHODS.get(name).test_params)
+    return base | {"epochs": 2, "cls_epochs": 2} | ({"pre_epochs": 2} if name == "f_clswgan" else {})
+
+
+@pytest.mark.parametrize("name", GENERATIVE)
+def test_deterministic_for_a_seed(name, tiny):
+    ds, split, view = tiny
+    cls = METHODS.get(name)
+    X = ds.features[split.eval_unseen]
+    a = cls(**cheap(name)).fit(view, rng=np.random.default_rng(5)).scores(X, split.candidates)
+    b = cls(**cheap(name)).fit(view, rng=np.random.default_rng(5)).scores(X, split.candidates)
+    c = cls(**cheap(name)).fit(view, rng=np.random.default_rng(6)).scores(X, split.candidates)
+    assert np.array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+@pytest.mark.parametrize("name", GENERATIVE)
+def test_scores_pick_the_zsl_head_for_unseen_candidates(name, tiny):
+    ds, split, view = tiny
+    method = METHODS.get(name)(**cheap(name)).fit(view, rng=np.random.default_rng(0))
+    X = ds.features[split.eval_unseen][:9]
+    zsl = method.scores(X, split.unseen)
+    Z = method.embed(X)
+    assert np.allclose(zsl, generative.logits(method.heads_.zsl, Z))
+    # any order of the candidates gives the same columns, permuted
+    rev = split.unseen[::-1]
+    assert np.allclose(method.scores(X, rev), zsl[:, ::-1])
+    # GZSL candidates use the GZSL head, whose columns are the sorted union of seen and unseen
+    assert np.allclose(method.scores(X, split.candidates), generative.logits(method.heads_.gzsl, Z))
+    # a subset that is not exactly the unseen set uses the GZSL head restricted to those classes
+    some = split.candidates[[0, 3]]
+    assert np.allclose(method.scores(X, some), generative.logits(method.heads_.gzsl, Z)[:, [0, 3]])
+    with pytest.raises(ValueError, match="not among"):
+        method.scores(X, np.array([ds.n_classes + 5]))
+    with pytest.raises(ValueError, match="must be"):
+        method.scores(X[:, :3], split.unseen)
+
+
+@pytest.mark.parametrize("name", GENERATIVE)
+def test_without_zsl_head_uses_gzsl_head_restricted(name, tiny):
+    ds, split, view = tiny
+    method = METHODS.get(name)(**cheap(name), zsl_head=False).fit(view, rng=np.random.default_rng(0))
+    X = ds.features[split.eval_unseen][:5]
+    gz = method.scores(X, split.candidates)
+    cols = np.searchsorted(split.candidates, split.unseen)
+    assert method.heads_.zsl is None
+    assert np.allclose(method.scores(X, split.unseen), gz[:, cols])
+
+
+@pytest.mark.parametrize("name", GENERATIVE)
+def test_fits_the_validation_split(name):
+    ds = make_synthetic("synth-tiny")
+    split = validation_split(ds)
+    view = train_view(ds, split, access="inductive")
+    method = METHODS.get(name)(**cheap(name)).fit(view, rng=np.random.default_rng(0))
+    assert set(method.heads_.gzsl_classes) == set(split.seen) | set(split.unseen)
+    assert method.scores(ds.features[split.eval_unseen], split.unseen).shape == (
+        len(split.eval_unseen), len(split.unseen))
+
+
+@pytest.mark.parametrize("name", GENERATIVE)
+def test_keyboard_interrupt_propagates(name, tiny, monkeypatch):
+    _, _, view = tiny
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    target = f_clswgan if name == "f_clswgan" else cada_vae
+    monkeypatch.setattr(target, "progress", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        METHODS.get(name)(**cheap(name)).fit(view, rng=np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("name", GENERATIVE)
+def test_contract_metadata(name):
+    cls = METHODS.get(name)
+    assert cls.access == "inductive"
+    assert set(cls.presets) >= {"fast", "paper"}
+    for preset in cls.presets.values():
+        assert set(preset) <= set(cls.space)
+    # the space defaults are the fast preset
+    assert all(cls.space[k].default == v for k, v in cls.presets["fast"].items())
+    assert set(cls.test_params) <= set(cls.space)
+    with pytest.raises(TypeError, match="unknown hyper-parameter"):
+        cls(epochz=3)
+
+
+def test_paper_presets_carry_the_published_settings():
+    gan = f_clswgan.FCLSWGAN.presets["paper"]
+    assert (gan["hidden"], gan["critic_steps"], gan["gp_weight"], gan["lr"], gan["batch_size"],
+            gan["cls_weight"]) == (4096, 5, 10.0, 1e-4, 64, 0.01)
+    vae = cada_vae.CADAVAE.presets["paper"]
+    assert (vae["img_enc_hidden"], vae["att_enc_hidden"], vae["latent"], vae["epochs"], vae["batch_size"],
+            vae["lr"]) == (1560, 1450, 64, 100, 50, 1.5e-4)
+    assert (vae["beta"], vae["cross_weight"], vae["distance_weight"]) == (0.25, 2.37, 8.13)
+
+
+@pytest.mark.parametrize("name", GENERATIVE)
+def test_rejects_views_without_images(name, tiny):
+    _, _, view = tiny
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="inductive view"):
+        METHODS.get(name)().fit(replace(view, features=None, labels=None), rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        METHODS.get(name)(epochs=0).fit(view, rng=np.random.default_rng(0))
+
+
+def test_cada_rejects_unknown_feature_scaling(tiny):
+    _, _, view = tiny
+    with pytest.raises(ValueError, match="feature_scaling"):
+        cada_vae.CADAVAE(**cheap("cada_vae") | {"feature_scaling": "zscore"}).fit(
+            view, rng=np.random.default_rng(0))
+
+
+def test_cada_minmax_scaling_is_fitted_on_the_view(tiny):
+    ds, split, view = tiny
+    method = cada_vae.CADAVAE(**cheap("cada_vae") | {"feature_scaling": "minmax"}).fit(
+        view, rng=np.random.default_rng(0))
+    scaled = method.scaler_.transform(view.features)
+    assert scaled.min() == pytest.approx(0.0) and scaled.max() == pytest.approx(1.0)
