@@ -49,12 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-m", "--methods", nargs="+", default=None, metavar="METHOD")
     run.add_argument("-d", "--datasets", nargs="+", default=None, metavar="DATASET")
     run.add_argument("--seeds", nargs="+", type=int, default=None)
-    run.add_argument("--sweep", default=None, help="run a named scarcity sweep of benchmark.toml")
+    run.add_argument("--sweep", default=None,
+                     help="run a named scarcity sweep of benchmark.toml (-m/-d/--seeds narrow it)")
     run.add_argument("--seen-fraction", type=float, default=1.0, help="share of seen classes used for training")
     run.add_argument("--images-per-class", type=int, default=None, help="at most this many images per seen class")
     run.add_argument("--descriptor-dims", type=int, default=None, help="keep this many descriptor dimensions")
     run.add_argument("--descriptors", default=None,
-                     help="descriptor id: att, original_att, sent, wiki2vec, conceptnet, or a .npy path")
+                     help="descriptor id: att, original_att, sent, wiki2vec, conceptnet, or a .npy file "
+                          "(keep custom files in the dataset or embeddings folder so records can find them again)")
     run.add_argument("--features", default=None, help="feature file stem (res101, res101_finetuned, ...)")
     run.add_argument("--procedure", choices=("validation", "paper"), default=None,
                      help="validation (default): select on validation data; paper: the published procedure "
@@ -124,7 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                   descriptors=args.descriptors, features=args.features, config=config, data_root=data_root,
                   embeddings_dir=args.embeddings_dir)
     if args.sweep:
-        specs = sweep_specs(args.sweep, **common)
+        specs = sweep_specs(args.sweep, methods=args.methods, datasets=args.datasets, seeds=args.seeds, **common)
     else:
         if not (args.all or args.methods):
             print("zslbench run: give --all, -m/--methods or --sweep", file=sys.stderr)

@@ -85,15 +85,27 @@ def make_specs(
     return specs
 
 
-def sweep_specs(name: str, config: Config | None = None, **kwargs: Any) -> list[RunSpec]:
-    """The specs of a named scarcity sweep of benchmark.toml (every setting x dataset x method x seed)."""
+def sweep_specs(
+    name: str,
+    config: Config | None = None,
+    *,
+    methods: Sequence[str] | None = None,
+    datasets: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    **kwargs: Any,
+) -> list[RunSpec]:
+    """The specs of a named scarcity sweep of benchmark.toml (every setting x dataset x method x seed).
+
+    ``methods`` / ``datasets`` / ``seeds`` replace the sweep's own lists (e.g. a quick subset).
+    """
     config = config or load_config()
     if name not in config.sweeps:
         raise KeyError(f"no sweep {name!r} in {config.path} (sweeps: {sorted(config.sweeps)})")
     sw = config.sweeps[name]
     specs = []
     for setting in sw.settings():
-        specs += make_specs(sw.methods, sw.datasets, sw.seeds, setting=setting, config=config, **kwargs)
+        specs += make_specs(methods or sw.methods, datasets or sw.datasets, seeds or sw.seeds,
+                            setting=setting, config=config, **kwargs)
     return specs
 
 
