@@ -55,7 +55,7 @@ def main() -> None:
     ss = ScoreSummary(*(getattr(s, f)[seen_imgs] for f in ("seen_class", "seen_score", "unseen_class", "unseen_score")))
     su = ScoreSummary(*(getattr(s, f)[~seen_imgs] for f in ("seen_class", "seen_score", "unseen_class", "unseen_score")))
     measure("GZSL seen/unseen/H (uncalibrated)", lambda: gzsl_metrics(ss, y[seen_imgs], su, y[~seen_imgs]))
-    curve = measure("seen-unseen curve (every gamma) + AUSUC + best gamma",
+    measure("seen-unseen curve (every gamma) + AUSUC + best gamma",
                     lambda: (c := seen_unseen_curve(ss, y[seen_imgs], su, y[~seen_imgs]), c.ausuc(), c.best_gamma()))
 
     candidates = np.arange(C)
@@ -67,7 +67,7 @@ def main() -> None:
             if reduce:
                 parts.append(ScoreSummary.from_scores(scores, candidates, is_seen))
         return ScoreSummary.concat(parts) if reduce else None
-    gen = measure(f"generate {n:,} x {C:,} random scores in {SCORE_CHUNK}-row chunks", lambda: reduce_stream(False))
+    measure(f"generate {n:,} x {C:,} random scores in {SCORE_CHUNK}-row chunks", lambda: reduce_stream(False))
     measure("generate + reduce to per-image summaries", lambda: reduce_stream(True))
     print(f"(a dense {n:,} x {C:,} float64 score matrix would take {n * C * 8 / 2**30:.1f} GiB)")
 

@@ -210,3 +210,16 @@ def _fresh_dataset_cache() -> Any:
     sources = sys.modules.get("zslbench.data.sources")
     if sources is not None:
         sources.clear_cache()
+
+
+@pytest.fixture(scope="module")
+def tiny_view():
+    """(dataset, test split, image-free view) of synth-tiny with a quickly trained base classifier."""
+    from zslbench.base_classifier import BaseClassifierSettings, get_base_classifier
+    from zslbench.data.synthetic import make_synthetic
+    from zslbench.protocol import test_split, train_view
+
+    ds = make_synthetic("synth-tiny")
+    split = test_split(ds)
+    base, _ = get_base_classifier(ds, split, settings=BaseClassifierSettings(epochs=30), seed=0)
+    return ds, split, train_view(ds, split, access="image_free", base=base)

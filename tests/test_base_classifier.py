@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from zslbench.base_classifier import (
     BaseClassifierSettings,
@@ -31,14 +30,6 @@ def _fresh_memo():
     clear_memo()
     yield
     clear_memo()
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_trains_over_seen_classes_and_beats_chance(tiny):

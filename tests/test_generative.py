@@ -18,15 +18,6 @@ from zslbench.methods import cada_vae, f_clswgan, generative
 GENERATIVE = ("f_clswgan", "cada_vae")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks run fastest on one thread (and the test machine is shared); restore afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tiny():
     ds = make_synthetic("synth-tiny")

@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from zslbench.base_classifier import BaseClassifierSettings, get_base_classifier
-from zslbench.data.synthetic import make_synthetic
 from zslbench.method import TrainView
 from zslbench.methods.icis import (
     COSINE_THRESHOLD,
@@ -24,27 +22,9 @@ from zslbench.methods.icis import (
     training_rows,
 )
 from zslbench.metrics import mean_class_accuracy
-from zslbench.protocol import test_split, train_view
 from zslbench.registry import METHODS
 
 ICIS_NAMES = ["icis_mlp", "icis_cosine", "icis_single_modal", "icis_cross_modal", "icis"]
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny networks gain nothing from threads and lose badly on a shared, busy machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def tiny_view():
-    ds = make_synthetic("synth-tiny")
-    split = test_split(ds)
-    base, _ = get_base_classifier(ds, split, settings=BaseClassifierSettings(epochs=30), seed=0)
-    return ds, split, train_view(ds, split, access="image_free", base=base)
 
 
 # ------------------------------------------------------------------ early stopping

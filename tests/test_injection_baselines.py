@@ -7,8 +7,6 @@ import pytest
 import torch
 from sklearn.linear_model import Ridge
 
-from zslbench.base_classifier import BaseClassifierSettings, get_base_classifier
-from zslbench.data.synthetic import make_synthetic
 from zslbench.method import LinearClassifier, TrainView
 from zslbench.methods.injection_baselines import (
     conse_embedding,
@@ -23,26 +21,9 @@ from zslbench.methods.injection_baselines import (
 )
 from zslbench.methods.wdae import topk_graph
 from zslbench.metrics import mean_class_accuracy
-from zslbench.protocol import test_split, train_view
 from zslbench.registry import METHODS
 
 BASELINES = ["conse", "costa", "subreg", "wdae", "wavg", "smo", "ridge_injection"]
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def tiny_view():
-    ds = make_synthetic("synth-tiny")
-    split = test_split(ds)
-    base, _ = get_base_classifier(ds, split, settings=BaseClassifierSettings(epochs=30), seed=0)
-    return ds, split, train_view(ds, split, access="image_free", base=base)
 
 
 def _hand_view(descriptors: np.ndarray, seen_rows: np.ndarray, n_seen: int) -> TrainView:
