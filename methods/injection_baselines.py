@@ -79,7 +79,7 @@ class ConSE(Method):
 
     access: ClassVar[str] = "image_free"
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {}}  # the defaults are the paper's
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # v2: the embedding uses only view.seen (seen-class fraction setting)
     space: ClassVar[Mapping[str, Param]] = {
         "top_t": Param(0, choices=(0, 1, 5, 10, 20),
                        help="seen classes in the combination; 0 = all (the ICIS baseline), 10 = original"),
@@ -91,13 +91,17 @@ class ConSE(Method):
         if view.base is None:
             raise AccessError(f"{self.name}: needs the base classifier in the view (image-free views only)")
         self.base_ = view.base
-        self.seen_desc_ = view.descriptors[view.base.classes]
+        # Only the seen classes the view allows (all of them unless a seen-class fraction is set) enter
+        # the embedding; the base classifier's softmax is renormalised over them.
+        self.seen_cols_ = np.searchsorted(view.base.classes, view.seen)
+        self.seen_desc_ = view.descriptors[view.seen]
         self.desc_unit_ = _l2_rows(view.descriptors)
         return self
 
     def scores(self, X: np.ndarray, classes: np.ndarray) -> np.ndarray:
         """(n, K) cosine between each image's ConSE embedding and the candidates' descriptors."""
-        probs = softmax(self.base_.scores(np.asarray(X, dtype=np.float64)), axis=1)
+        logits = self.base_.scores(np.asarray(X, dtype=np.float64))[:, self.seen_cols_]
+        probs = softmax(logits, axis=1)
         emb = _l2_rows(conse_embedding(probs, self.seen_desc_, int(self.top_t)))
         return emb @ self.desc_unit_[np.asarray(classes)].T
 

@@ -207,3 +207,20 @@ def test_record_info_is_json_ready(tiny_view, name):
     cls = METHODS.get(name)
     info = cls(**cls.test_params).fit(view, rng=np.random.default_rng(0)).record_info()
     assert info and json.loads(json.dumps(info)) == info
+
+
+def test_conse_embedding_uses_only_the_allowed_seen_classes(tiny_view):
+    """With a seen-class fraction, ConSE combines only the kept classes (renormalised softmax)."""
+    from dataclasses import replace
+
+    from scipy.special import softmax
+
+    ds, split, view = tiny_view
+    kept = view.seen[::2]
+    small = METHODS.get("conse")(top_t=0).fit(replace(view, seen=kept), rng=np.random.default_rng(0))
+    X = ds.features[split.eval_unseen[:5]]
+    probs = softmax(view.base.scores(X)[:, np.searchsorted(view.base.classes, kept)], axis=1)
+    emb = probs @ view.descriptors[kept]
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    unit = view.descriptors / np.linalg.norm(view.descriptors, axis=1, keepdims=True)
+    np.testing.assert_allclose(small.scores(X, split.unseen), emb @ unit[split.unseen].T, rtol=1e-6, atol=1e-9)
