@@ -131,3 +131,24 @@ def test_hparam_search_selects_on_validation(tmp_path):
     best = max(trials, key=lambda t: t["score"])
     assert rec["selected_hparams"] == best["hparams"]
     assert rec["validation"]["score"] == pytest.approx(best["score"])
+
+
+def test_paper_procedure_is_labelled_and_uses_raw_rows_on_both_splits(tmp_path, monkeypatch):
+    import zslbench.base_classifier as bc
+
+    calls = []
+    real = bc.get_base_classifier
+
+    def spy(ds, split, *, settings, **kw):
+        calls.append((split.kind, settings.selection, settings.center_rows, kw.get("test_seen") is not None))
+        return real(ds, split, settings=settings, **kw)
+
+    monkeypatch.setattr(bc, "get_base_classifier", spy)
+    [spec] = make_specs(["costa"], ["synth-tiny"], [0], procedure="paper", test_params=True)
+    [summary] = run_specs([spec], results_dir=tmp_path, progress=False)
+    assert summary["status"] == "ok"
+    rec = read_record(record_path(tmp_path, spec))
+    assert rec["spec"]["procedure"] == "paper" and rec["uses_test_data_for_selection"] is True
+    assert rec["base_classifier"]["selection"] == "test_seen" and rec["base_classifier"]["rows_centred"] is False
+    # validation never sees test images; both splits use the same (raw) row representation
+    assert ("validation", "last", False, False) in calls and ("test", "test_seen", False, True) in calls

@@ -256,15 +256,22 @@ def trial_candidates(spec: RunSpec) -> list[dict[str, Any]]:
     return out
 
 
-def _base_classifier(ds: Dataset, split: Split, spec: RunSpec, *, device: str, cache_dir: Path | None,
-                     paper_selection: bool):
+def _base_classifier(ds: Dataset, split: Split, spec: RunSpec, *, device: str, cache_dir: Path | None):
+    """The base classifier of an image-free run on ``split``.
+
+    The paper procedure uses the authors' raw rows on both splits (so gamma is chosen and applied on the
+    same representation), and on the test split keeps the epoch with the best test-seen accuracy, as
+    their code does; the validation split never sees test images.
+    """
     from zslbench.base_classifier import BaseClassifierSettings, get_base_classifier
 
     settings = BaseClassifierSettings(**(spec.base_classifier or {}))
     test_seen = None
-    if paper_selection:
-        settings = replace(settings, selection="test_seen", center_rows=False)
-        test_seen = (ds.features[split.eval_seen], ds.labels[split.eval_seen])
+    if spec.procedure == "paper":
+        settings = replace(settings, center_rows=False)
+        if split.kind == "test":
+            settings = replace(settings, selection="test_seen")
+            test_seen = (ds.features[split.eval_seen], ds.labels[split.eval_seen])
     return get_base_classifier(ds, split, settings=settings, seed=spec.seed, device=device,
                                cache_dir=cache_dir, test_seen=test_seen)
 
@@ -285,8 +292,7 @@ def execute(spec: RunSpec, ds: Dataset, *, device: str = "cpu", cache_dir: Path 
 
     # 1. selection on the validation split: hyper-parameter trials, then gamma
     t0 = time.perf_counter()
-    val_base = _base_classifier(ds, val, spec, device=device, cache_dir=cache_dir, paper_selection=False)[0] \
-        if image_free else None
+    val_base = _base_classifier(ds, val, spec, device=device, cache_dir=cache_dir)[0] if image_free else None
     trials = []
     for t, hp in enumerate(trial_candidates(spec)):
         method = cls(device=device, **hp)
@@ -308,8 +314,7 @@ def execute(spec: RunSpec, ds: Dataset, *, device: str = "cpu", cache_dir: Path 
     base_info = None
     test_base = None
     if image_free:
-        test_base, base_info = _base_classifier(ds, test, spec, device=device, cache_dir=cache_dir,
-                                                paper_selection=spec.procedure == "paper")
+        test_base, base_info = _base_classifier(ds, test, spec, device=device, cache_dir=cache_dir)
     method = cls(device=device, **best_hp)
     t1 = time.perf_counter()
     view = train_view(ds, test, access=cls.access, base=test_base, info={**info, "split": "test"})
