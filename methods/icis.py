@@ -16,6 +16,14 @@ Variants (one implementation, selected by the class attribute ``variant``):
 
 Training: Adam (lr 1e-5, betas 0.9 / 0.999), shuffled batches of 16 classes, at most 1000 epochs, the
 slope-based early stopping of :func:`early_stop_epoch`; the model is evaluated once, after stopping.
+
+Output scale (``output_norm``, a deviation from the paper, recorded in every run's hyper-parameters): the
+cosine losses leave the norm of a predicted row untrained, so it is whatever the initialisation and the
+optimiser's path leave (about a quarter of the seen rows' norm on the synthetic datasets), and unseen
+logits then lose every GZSL comparison with seen ones. ``"seen_mean"`` (default) rescales each predicted row
+to the mean norm of the seen target rows it was trained on: no image is used, and the loss is unchanged
+(it is scale-invariant). ``"raw"`` keeps the network's output, as the authors' code does; the ``paper``
+preset selects it.
 """
 
 from __future__ import annotations
@@ -115,6 +123,13 @@ def _init_linear(module: nn.Module, std: float, gen: torch.Generator) -> None:
                 m.bias.zero_()
 
 
+def match_norm(rows: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``rows`` (U, d+1) rescaled so each has the mean L2 norm of ``reference`` (S, d+1); zero rows stay 0."""
+    target = float(np.linalg.norm(reference, axis=1).mean())
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows * (target / np.maximum(norms, 1e-12))
+
+
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, n_out))
 
@@ -131,13 +146,12 @@ class JointAutoencoders(nn.Module):
 
     def forward(self, a: torch.Tensor, t: torch.Tensor) -> dict[str, torch.Tensor]:
         """The four outputs for a batch of descriptors a (n, A) and weight rows t (n, d+1)."""
-        z_a, z_t = self.enc_a(a), self.enc_t(t)
-        return {
-            "a_from_a": self.dec_a(z_a),
-            "a_from_t": self.dec_a(z_t),
-            "t_from_t": self.dec_t(z_t),
-            "t_from_a": self.dec_t(z_a),
-        }
+        # Each decoder runs once on both latents stacked: the same outputs as two calls, but the backward
+        # pass then computes one (h, d+1) weight gradient instead of two plus their sum (~40% faster).
+        n = len(a)
+        z = torch.cat([self.enc_a(a), self.enc_t(t)])
+        a_out, t_out = self.dec_a(z), self.dec_t(z)
+        return {"a_from_a": a_out[:n], "a_from_t": a_out[n:], "t_from_t": t_out[n:], "t_from_a": t_out[:n]}
 
     def predict(self, a: torch.Tensor) -> torch.Tensor:
         """(n, d+1) weight rows predicted from descriptors a (n, A): dec_t(enc_a(a))."""
@@ -295,6 +309,11 @@ def _space(variant: str) -> dict[str, Param]:
         "slope_threshold": Param(MSE_THRESHOLD if variant == "mlp" else COSINE_THRESHOLD,
                                  help="early stopping: slope below this for 5 epochs stops training"),
     }
+    space["output_norm"] = Param(
+        "seen_mean", choices=("seen_mean", "raw"),
+        help="scale of predicted rows: 'seen_mean' = the seen target rows' mean norm (the cosine loss leaves "
+             "it untrained); 'raw' = the network's output, as in the paper",
+    )
     if variant in ("single_modal", "cross_modal", "full"):
         space["include_unseen"] = Param(
             variant == "full",
@@ -307,8 +326,8 @@ class _ICISBase(ClassifierInjection):
     """Shared implementation; subclasses set ``variant``."""
 
     variant: ClassVar[str] = "full"
-    version: ClassVar[int] = 1
-    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {}}  # the defaults are the paper's
+    version: ClassVar[int] = 2  # v2: output_norm (default seen_mean); decoders batched (same maths)
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {"output_norm": "raw"}}
     test_params: ClassVar[Mapping[str, Any]] = {"hidden_dim": 32, "max_epochs": 30, "lr": 1e-3}
 
     def inject(self, view: TrainView, rng: np.random.Generator) -> np.ndarray:
@@ -328,10 +347,15 @@ class _ICISBase(ClassifierInjection):
             net, info = self._train_autoencoders(view, **common)
             with torch.no_grad():
                 pred = net.predict(a_unseen)
+        rows = pred.cpu().numpy().astype(np.float64)
+        info["raw_norm_ratio"] = float(np.linalg.norm(rows, axis=1).mean()
+                                       / max(np.linalg.norm(view.seen_targets(), axis=1).mean(), 1e-12))
+        if self.output_norm == "seen_mean":
+            rows = match_norm(rows, view.seen_targets())
         self.train_info_ = info
-        log.info("%s: %d epochs (stopped early: %s), final loss %.4g", self.name, info["epochs"],
-                 info["stopped_early"], info["final_loss"])
-        return pred.cpu().numpy().astype(np.float64)
+        log.info("%s: %d epochs (stopped early: %s), final loss %.4g, raw norm ratio %.3g", self.name,
+                 info["epochs"], info["stopped_early"], info["final_loss"], info["raw_norm_ratio"])
+        return rows
 
     def record_info(self) -> dict[str, Any]:
         """Training facts for the run record: epochs run, whether early stopping fired, final loss."""

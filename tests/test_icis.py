@@ -19,6 +19,7 @@ from zslbench.methods.icis import (
     autoencoder_loss_terms,
     early_stop_epoch,
     loss_slope,
+    match_norm,
     training_rows,
 )
 from zslbench.metrics import mean_class_accuracy
@@ -99,6 +100,50 @@ def test_include_unseen_rows_are_placeholders(tiny_view):
     np.testing.assert_array_equal(a[S:], view.descriptors[split.unseen])
     a2, _, mask2 = training_rows(view, include_unseen=False)
     assert a2.shape[0] == S and mask2.all()
+
+
+def test_batched_decoders_equal_separate_calls():
+    """forward() runs each decoder once on both latents; outputs equal four separate decoder calls."""
+    torch.manual_seed(0)
+    net = JointAutoencoders(desc_dim=5, weight_dim=7, hidden=8)
+    a, t = torch.randn(6, 5), torch.randn(6, 7)
+    out = net(a, t)
+    z_a, z_t = net.enc_a(a), net.enc_t(t)
+    expected = {"a_from_a": net.dec_a(z_a), "a_from_t": net.dec_a(z_t),
+                "t_from_t": net.dec_t(z_t), "t_from_a": net.dec_t(z_a)}
+    for name, value in expected.items():
+        torch.testing.assert_close(out[name], value, msg=name)
+    torch.testing.assert_close(net.predict(a), expected["t_from_a"])
+
+
+def test_match_norm_sets_the_reference_mean_norm():
+    rows = np.array([[3.0, 4.0], [0.0, 0.5], [0.0, 0.0]])
+    reference = np.array([[2.0, 0.0], [0.0, 4.0]])  # mean norm 3
+    out = match_norm(rows, reference)
+    np.testing.assert_allclose(np.linalg.norm(out[:2], axis=1), [3.0, 3.0])
+    np.testing.assert_allclose(out[0] / np.linalg.norm(out[0]), [0.6, 0.8])  # direction kept
+    assert not out[2].any()
+
+
+@pytest.mark.parametrize("name", ["icis", "icis_cosine"])
+def test_output_norm_rescales_only_the_scale(tiny_view, name):
+    """seen_mean rows = raw rows rescaled to the seen targets' mean norm; the paper preset keeps raw rows."""
+    _, split, view = tiny_view
+    cls = METHODS.get(name)
+    assert cls.space["output_norm"].default == "seen_mean"
+    assert cls.presets["paper"]["output_norm"] == "raw"
+    params = dict(cls.test_params)
+    raw = cls(**params, output_norm="raw").fit(view, rng=np.random.default_rng(3))
+    scaled = cls(**params).fit(view, rng=np.random.default_rng(3))
+    S = split.seen.size
+    raw_rows = np.c_[raw.classifier_.weight, raw.classifier_.bias][S:]
+    rows = np.c_[scaled.classifier_.weight, scaled.classifier_.bias][S:]
+    seen_mean = np.linalg.norm(view.seen_targets(), axis=1).mean()
+    np.testing.assert_allclose(np.linalg.norm(rows, axis=1), seen_mean, rtol=1e-6)
+    cos = (rows * raw_rows).sum(1) / np.linalg.norm(rows, axis=1) / np.linalg.norm(raw_rows, axis=1)
+    np.testing.assert_allclose(cos, 1.0, rtol=1e-6)
+    ratio = np.linalg.norm(raw_rows, axis=1).mean() / seen_mean
+    assert scaled.record_info()["raw_norm_ratio"] == pytest.approx(ratio, rel=1e-5)
 
 
 # ------------------------------------------------------------------ the methods
