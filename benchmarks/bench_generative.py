@@ -27,38 +27,15 @@ import argparse
 import json
 import math
 import os
-import resource
 import time
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+from _common import measured
 
 DATASETS = ("synth-cub", "synth-awa2", "synth-sun")
 METHOD_NAMES = ("f_clswgan", "cada_vae")
 REAL_NAME = {"synth-cub": "CUB", "synth-awa2": "AWA2", "synth-sun": "SUN"}
-
-
-def _status_mb(key: str) -> float:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(key):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if key == "VmHWM" else float("nan")
-
-
-def measured(fn: Callable[[], Any]) -> tuple[Any, float, float]:
-    """(result, wall seconds, peak RSS in MB during fn); the peak is reset first on Linux."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        pass
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start, _status_mb("VmHWM")
 
 
 def run_full(name: str, ds, split, seed: int, params: dict[str, Any] | None = None,
@@ -74,7 +51,6 @@ def run_full(name: str, ds, split, seed: int, params: dict[str, Any] | None = No
     Xu, yu = ds.features[split.eval_unseen], ds.labels[split.eval_unseen]
     cand = split.candidates
     is_seen = np.isin(cand, split.seen)
-    rss_before = _status_mb("VmRSS")
 
     def fit_and_score():
         t0 = time.perf_counter()
@@ -85,7 +61,7 @@ def run_full(name: str, ds, split, seed: int, params: dict[str, Any] | None = No
         u_sum = ScoreSummary.from_scores(method.scores(Xu, cand), cand, is_seen)
         return t1 - t0, time.perf_counter() - t1, zsl_pred, s_sum, u_sum
 
-    (fit_s, score_s, zsl_pred, s_sum, u_sum), wall, peak = measured(fit_and_score)
+    (fit_s, score_s, zsl_pred, s_sum, u_sum), wall, peak, rss_before = measured(fit_and_score)
     g = gzsl_metrics(s_sum, ys, u_sum, yu)
     return {"dataset": ds.name, "method": name, "preset": preset, "mode": "full run", "fit_s": fit_s,
             "score_s": score_s, "wall_s": wall, "peak_rss_mb": peak, "rss_before_mb": rss_before,

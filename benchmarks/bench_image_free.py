@@ -14,48 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import time
-from typing import Any, Callable
 
 import numpy as np
+from _common import measured
 
 TABLE1 = ("icis", "conse", "costa", "subreg", "wdae", "wavg", "smo")
-
-
-def _peak_rss_mb() -> float:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _rss_mb() -> float:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
-def measured(fn: Callable[[], Any]) -> tuple[Any, float, float]:
-    """(result, wall seconds, peak RSS increase in MB during fn) — the peak is reset first on Linux."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        pass
-    before = _rss_mb()
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start, max(_peak_rss_mb() - before, 0.0)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -85,8 +49,9 @@ def main(argv: list[str] | None = None) -> None:
     total_start = time.perf_counter()
     ds = make_synthetic(args.dataset)
     split = test_split(ds)
-    (base, info), base_s, base_mb = measured(lambda: get_base_classifier(
+    (base, info), base_s, peak, before = measured(lambda: get_base_classifier(
         ds, split, settings=BaseClassifierSettings(), seed=args.seed, cache_dir=args.cache_dir))
+    base_mb = max(peak - before, 0.0)
     Xs, ys = ds.features[split.eval_seen], ds.labels[split.eval_seen]
     Xu, yu = ds.features[split.eval_unseen], ds.labels[split.eval_unseen]
     base_acc = mean_class_accuracy(ys, base.classes[base.scores(Xs).argmax(1)])
@@ -107,7 +72,8 @@ def main(argv: list[str] | None = None) -> None:
             return method, t_fit, zsl_pred, seen_sum, unseen_sum
 
         start = time.perf_counter()
-        (method, t_fit, zsl_pred, seen_sum, unseen_sum), seconds, mb = measured(fit_and_score)
+        (method, t_fit, zsl_pred, seen_sum, unseen_sum), seconds, peak, before = measured(fit_and_score)
+        mb = max(peak - before, 0.0)
         fit_s = t_fit - start
         g = gzsl_metrics(seen_sum, ys, unseen_sum, yu)
         zsl = mean_class_accuracy(yu, zsl_pred)
