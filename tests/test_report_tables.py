@@ -200,3 +200,19 @@ def test_vgse_variants_sit_beside_the_published_vgse_row(published):
     assert labels[i + 1] == "VGSE-CRM (published, res101_finetuned)" and labels[i + 2] == "VGSE-SMO"
     assert "VGSE-CRM" not in labels  # no empty row of ours for the published name
     assert "WAvg or SMO unknown" in table.rows[i + 1].notes[0]
+
+
+def test_rows_note_a_selected_value_that_departs_from_the_paper():
+    """ICIS with output_norm=seen_mean carries a footnote; the paper preset's raw rows do not."""
+    recs = [make_record("icis", "CUB", s, make_metrics(0.5, 0.6, 0.4)) for s in (0, 1)]
+    for r in recs:
+        r["selected_hparams"] = {"output_norm": "seen_mean", "lr": 1e-5}
+    paper = make_record("icis", "CUB", 0, make_metrics(0.5, 0.6, 0.4), preset="paper")
+    paper["selected_hparams"] = {"output_norm": "raw"}
+    table = build_table(collect([(f"runs/CUB/icis/{r['run_id']}.json", r) for r in [*recs, paper]]))
+    notes = {r.label: r.notes for r in table.rows if r.kind == "ours"}
+    assert len(notes) == 2
+    ours, preset_paper = (notes[k] for k in sorted(notes, key=len))
+    assert any("output_norm=seen_mean" in n for n in ours)
+    assert preset_paper == ()
+    assert "output_norm=seen_mean" in render(table, "md")

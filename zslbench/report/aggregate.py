@@ -47,8 +47,8 @@ CONFIG_COLUMNS: tuple[str, ...] = (
 
 RUN_COLUMNS: tuple[str, ...] = (
     "run_id", "method", "method_version", "access", "dataset", "split_version", "feature_id",
-    "descriptor_id", *SETTING_COLUMNS, "procedure", "preset", "seed", "hparams", "config_id",
-    "synthetic", "git_revision", "created", "path",
+    "descriptor_id", *SETTING_COLUMNS, "procedure", "preset", "seed", "hparams", "selected_hparams",
+    "config_id", "synthetic", "git_revision", "created", "path",
 )
 TIDY_COLUMNS: tuple[str, ...] = (
     "run_id", "method", "method_version", "access", "dataset", "feature_id", "descriptor_id",
@@ -224,6 +224,7 @@ def _run_row(path: str, rec: Mapping[str, Any]) -> dict[str, Any]:
         "preset": spec.get("preset"),
         "seed": int(spec["seed"]),
         "hparams": canonical_json(spec.get("hparams") or {}),
+        "selected_hparams": canonical_json(rec.get("selected_hparams") or {}),
         "config_id": _short_hash(config),
         "synthetic": bool(rec.get("synthetic", False)),
         "git_revision": prov.get("git_revision"),

@@ -17,6 +17,7 @@ after our row of the same method; synthetic datasets say "(synthetic)" in the he
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
@@ -312,7 +313,7 @@ def build_table(
                 cells.append(Cell(notes=(NOTE_NOT_RUN,)))
             else:
                 cells.append(Cell(notes=(NOTE_NO_RECORDS,)))
-        row = Row(labels[key], "ours", method, cells)
+        row = Row(labels[key], "ours", method, cells, notes=_hparam_notes(res, key))
         _finish_ours_row(row)
         rows.append(row)
         pub_name = PUBLISHED_ALIASES.get(method, method)
@@ -324,6 +325,23 @@ def build_table(
     notes = _general_notes(res, results, procedure, datasets, calibrated, ausuc, published is not None)
     title = spec["title"] + (" - PAPER procedure (test-set selection)" if procedure == "paper" else "")
     return Table(title=title, layout=layout, columns=columns, rows=rows, notes=notes)
+
+
+HPARAM_NOTES: dict[tuple[str, Any], str] = {
+    ("output_norm", "seen_mean"): "predicted unseen rows rescaled to the mean norm of the seen rows "
+                                  "(output_norm=seen_mean; not in the paper, whose rows are raw: --preset paper)",
+}
+"""Notes for a row whose runs selected a hyper-parameter value that departs from the published method."""
+
+
+def _hparam_notes(res: Results, key: tuple[str, str, Any]) -> tuple[str, ...]:
+    """The :data:`HPARAM_NOTES` that apply to any run of the row ``(method, hparams, preset)``."""
+    method, hparams, preset = key
+    runs = res.runs[(res.runs["method"] == method) & (res.runs["hparams"] == hparams)]
+    runs = runs[runs["preset"].isna()] if preset is None else runs[runs["preset"] == preset]
+    chosen = [json.loads(h) for h in runs["selected_hparams"].unique()]
+    return tuple(note for (name, value), note in HPARAM_NOTES.items()
+                 if any(h.get(name) == value for h in chosen))
 
 
 def _none_preset(df: pd.DataFrame) -> pd.DataFrame:
