@@ -22,6 +22,17 @@ def test_run_id_is_a_hash_of_the_spec_without_paths():
     assert len({spec.run_id, other_seed.run_id, other_hp.run_id, other_setting.run_id}) == 4
 
 
+def test_paper_procedure_takes_the_paper_preset_unless_one_is_named():
+    [icis] = make_specs(["icis"], ["synth-tiny"], [0], procedure="paper")
+    assert icis.procedure == "paper" and icis.preset == "paper"
+    [named] = make_specs(["icis"], ["synth-tiny"], [0], procedure="paper", preset="none-yet")
+    assert named.preset == "none-yet"
+    [no_preset] = make_specs(["ridge_v2s"], ["synth-tiny"], [0], procedure="paper")
+    assert no_preset.preset is None  # a method without a paper preset runs its defaults
+    [default] = make_specs(["icis"], ["synth-tiny"], [0], procedure="validation")
+    assert default.preset is None
+
+
 def test_atomic_write_leaves_nothing_when_interrupted(tmp_path, monkeypatch):
     import os
 

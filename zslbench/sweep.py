@@ -45,7 +45,8 @@ def make_specs(
 
     Precedence of hyper-parameters: method defaults < preset < config (global, then per dataset family)
     < ``test_params`` (when asked) < ``hparams_overrides``. ``descriptors`` / ``features`` override the
-    config's per-dataset choice.
+    config's per-dataset choice. The ``paper`` procedure uses each method's ``paper`` preset unless a preset
+    is named (here or in the config): reproducing a paper means its settings too.
     """
     from zslbench.data.sources import dataset_identity
     from zslbench.registry import METHODS
@@ -68,6 +69,10 @@ def make_specs(
             # that every override is known to at least one selected method)
             hp |= {k: v for k, v in (hparams_overrides or {}).items() if k in cls.space}
             n_trials = trials if trials is not None else (mc.trials or config.trials)
+            run_procedure = procedure or config.procedure
+            run_preset = preset if preset is not None else mc.preset
+            if run_preset is None and run_procedure == "paper" and "paper" in cls.presets:
+                run_preset = "paper"
             for seed in seeds:
                 specs.append(RunSpec(
                     method=name,
@@ -75,8 +80,8 @@ def make_specs(
                     access=cls.access,
                     dataset=identity,
                     setting=setting.to_json(),
-                    procedure=procedure or config.procedure,
-                    preset=preset if preset is not None else mc.preset,
+                    procedure=run_procedure,
+                    preset=run_preset,
                     seed=int(seed),
                     hparams=hp,
                     search={"trials": int(n_trials), "objective": objective or config.objective},
