@@ -98,3 +98,28 @@ def test_invalid_and_unreadable_files_are_reported(tmp_path):
 def test_missing_results_directory_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_results(tmp_path / "nowhere")
+
+
+def test_per_dataset_hyper_parameters_do_not_split_a_method_into_rows():
+    """batch_size=20 on AWA2 only (a per-dataset config) is one row; two lr values on one dataset are two."""
+    from fixtures_records import make_metrics, make_record
+
+    from zslbench.report.aggregate import collect
+
+    recs = []
+    for dataset, hp in (("CUB", {}), ("AWA2", {"batch_size": 20})):
+        for seed in (0, 1):
+            r = make_record("icis", dataset, seed, make_metrics(0.5, 0.6, 0.4))
+            r["spec"]["hparams"] = dict(hp)
+            r["run_id"] = f"{dataset}{seed}"
+            recs.append(r)
+    for lr in (0.1, 0.01):
+        r = make_record("eszsl", "CUB", 0, make_metrics(0.5, 0.6, 0.4))
+        r["spec"]["hparams"] = {"lr": lr, "gamma": 1.0}
+        r["run_id"] = f"eszsl{lr}"
+        recs.append(r)
+    res = collect([(f"runs/{r['spec']['dataset']['name']}/{r['spec']['method']}/{r['run_id']}.json", r)
+                   for r in recs])
+    assert set(res.runs.loc[res.runs["method"] == "icis", "hparams"]) == {"{}"}
+    assert set(res.runs.loc[res.runs["method"] == "eszsl", "hparams"]) == {'{"lr":0.1}', '{"lr":0.01}'}
+    assert set(res.tidy.loc[res.tidy["method"] == "icis", "hparams"]) == {"{}"}

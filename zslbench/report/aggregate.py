@@ -302,6 +302,7 @@ def collect(
     runs = pd.DataFrame(ok_rows, columns=list(RUN_COLUMNS))
     runs, ok_records = _resolve_mixed_configs(runs, ok_records, issues)
     failed = pd.DataFrame(failed_rows, columns=[*RUN_COLUMNS, "error_type", "error_message"])
+    runs, failed = _row_hparams(runs, failed)
 
     tidy_rows = []
     for row in runs.to_dict("records"):
@@ -317,6 +318,39 @@ def collect(
     if len(failed):
         log.info("%d failed run(s) excluded from the numbers", len(failed))
     return Results(tidy=tidy, runs=runs, failed=failed, issues=issues, records=ok_records)
+
+
+def _row_hparams(runs: pd.DataFrame, failed: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Keep in ``hparams`` only what tells a method's rows apart; per-dataset settings go.
+
+    A hyper-parameter is row-defining for a (method, preset) when it takes two values among the runs of
+    one cell (same dataset, setting and procedure). One that changes only from dataset to dataset (e.g.
+    ``[methods.icis.per_dataset.AWA2] batch_size = 20`` in benchmark.toml) is that dataset's setting, and
+    must not split the method into one row per dataset.
+    """
+    both = pd.concat([runs[list(RUN_COLUMNS)], failed[list(RUN_COLUMNS)]], ignore_index=True)
+    if both.empty:
+        return runs, failed
+    both = both.assign(_preset=both["preset"].map(lambda p: "" if p is None or p != p else str(p)))
+    cell = [c for c in CONFIG_COLUMNS if c not in ("method", "hparams", "preset")]
+    defining: dict[tuple[str, str], set[str]] = {}
+    for (method, preset), group in both.groupby(["method", "_preset"], sort=False):
+        keys = defining.setdefault((method, preset), set())
+        for _, runs_of_cell in group.groupby(cell, dropna=False, sort=False):
+            variants = [json.loads(h) for h in runs_of_cell["hparams"].unique()]
+            names = {n for hp in variants for n in hp}
+            keys |= {n for n in names if len({canonical_json(hp.get(n)) for hp in variants}) > 1}
+
+    def restrict(df: pd.DataFrame) -> pd.DataFrame:
+        if df.empty:
+            return df
+        def one(row: Mapping[str, Any]) -> str:
+            preset = "" if row["preset"] is None or row["preset"] != row["preset"] else str(row["preset"])
+            keep = defining.get((row["method"], preset), set())
+            return canonical_json({k: v for k, v in json.loads(row["hparams"]).items() if k in keep})
+        return df.assign(hparams=[one(r) for r in df.to_dict("records")])
+
+    return restrict(runs), restrict(failed)
 
 
 def _resolve_mixed_configs(
