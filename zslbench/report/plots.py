@@ -118,6 +118,8 @@ def plot_scarcity(results: Results, out_dir: Path, colors: dict[str, Any]) -> li
             if summary.empty:
                 continue
             labels = row_labels(sorted(set(summary["row"]), key=str))
+            # A few methods per figure: colours of their own (the suite-wide map repeats after 20 methods).
+            colors = method_colors([k[0] for k in labels])
             styles = {k: LINESTYLES[[j for j in labels if j[0] == k[0]].index(k) % len(LINESTYLES)] for k in labels}
             fig = Figure(figsize=(10, 4.2))
             axes = fig.subplots(1, 2)
