@@ -4,8 +4,9 @@
 #   bash results/regenerate.sh            # JOBS=2 SEEDS="0 1 2 3 4" by default
 #
 # On 2 CPU cores the full `run --all` (every method, 3 synthetic datasets, 5 seeds) takes many hours:
-# ICIS-family fits take minutes each and the generative methods tens of minutes. Re-running resumes: runs
-# already recorded are skipped, so this can be stopped and started again.
+# an ICIS run takes ~3.5 minutes on synth-cub and ~30 on synth-sun (hidden 4096), the generative methods
+# tens of minutes. Re-running resumes: runs already recorded are skipped, so this can be stopped and
+# started again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
