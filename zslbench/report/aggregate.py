@@ -320,6 +320,11 @@ def collect(
     return Results(tidy=tidy, runs=runs, failed=failed, issues=issues, records=ok_records)
 
 
+def _preset_key(preset: Any) -> str:
+    """A preset as a grouping key: "" for none (None or NaN)."""
+    return "" if preset is None or preset != preset else str(preset)
+
+
 def _row_hparams(runs: pd.DataFrame, failed: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Keep in ``hparams`` only what tells a method's rows apart; per-dataset settings go.
 
@@ -331,7 +336,7 @@ def _row_hparams(runs: pd.DataFrame, failed: pd.DataFrame) -> tuple[pd.DataFrame
     both = pd.concat([runs[list(RUN_COLUMNS)], failed[list(RUN_COLUMNS)]], ignore_index=True)
     if both.empty:
         return runs, failed
-    both = both.assign(_preset=both["preset"].map(lambda p: "" if p is None or p != p else str(p)))
+    both = both.assign(_preset=both["preset"].map(_preset_key))
     cell = [c for c in CONFIG_COLUMNS if c not in ("method", "hparams", "preset")]
     defining: dict[tuple[str, str], set[str]] = {}
     for (method, preset), group in both.groupby(["method", "_preset"], sort=False):
@@ -345,8 +350,7 @@ def _row_hparams(runs: pd.DataFrame, failed: pd.DataFrame) -> tuple[pd.DataFrame
         if df.empty:
             return df
         def one(row: Mapping[str, Any]) -> str:
-            preset = "" if row["preset"] is None or row["preset"] != row["preset"] else str(row["preset"])
-            keep = defining.get((row["method"], preset), set())
+            keep = defining.get((row["method"], _preset_key(row["preset"])), set())
             return canonical_json({k: v for k, v in json.loads(row["hparams"]).items() if k in keep})
         return df.assign(hparams=[one(r) for r in df.to_dict("records")])
 

@@ -91,8 +91,11 @@ def _row_key(rec: dict[str, Any]) -> tuple:
     return (rec["method"], rec["hparams"], None if _is_missing(rec["preset"]) else rec["preset"])
 
 
-def plot_scarcity(results: Results, out_dir: Path, colors: dict[str, Any]) -> list[Path]:
-    """Data-scarcity curves; one figure per factor and dataset that has at least two x values."""
+def plot_scarcity(results: Results, out_dir: Path) -> list[Path]:
+    """Data-scarcity curves; one figure per factor and dataset that has at least two x values.
+
+    Each figure shows a few methods, so it colours them on its own (the suite-wide map of
+    :func:`method_colors` repeats after 20 methods)."""
     from matplotlib.figure import Figure
 
     res = results.select(procedure="validation")
@@ -118,7 +121,6 @@ def plot_scarcity(results: Results, out_dir: Path, colors: dict[str, Any]) -> li
             if summary.empty:
                 continue
             labels = row_labels(sorted(set(summary["row"]), key=str))
-            # A few methods per figure: colours of their own (the suite-wide map repeats after 20 methods).
             colors = method_colors([k[0] for k in labels])
             styles = {k: LINESTYLES[[j for j in labels if j[0] == k[0]].index(k) % len(LINESTYLES)] for k in labels}
             fig = Figure(figsize=(10, 4.2))
@@ -258,7 +260,7 @@ def make_plots(results: Results, out_dir: str | Path) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     colors = method_colors(list(results.runs["method"]))
-    written = plot_scarcity(results, out, colors) + plot_curves(results, out, colors)
+    written = plot_scarcity(results, out) + plot_curves(results, out, colors)
     written += plot_per_class(results, out, colors)
     log.info("wrote %d figure files under %s", len(written), out)
     return written
