@@ -359,3 +359,25 @@ def test_cada_minmax_scaling_is_fitted_on_the_view(tiny):
         view, rng=np.random.default_rng(0))
     scaled = method.scaler_.transform(view.features)
     assert scaled.min() == pytest.approx(0.0) and scaled.max() == pytest.approx(1.0)
+
+
+def test_cada_decoder_health_counts_units_that_fire():
+    model = cada_vae.CadaModel(6, 4, latent=3, img_enc=5, img_dec=8, att_enc=5, att_dec=5)
+    X = torch.rand(20, 6)
+    first = model.dec_x[0]
+    with torch.no_grad():
+        first.weight.zero_()
+        first.bias.copy_(torch.tensor([1.0, 1.0, 1.0, -1.0, -1.0, -1.0, -1.0, -1.0]))
+    health = cada_vae.decoder_health(model, X)
+    assert health["image_decoder_alive_units"] == 3 and health["image_decoder_hidden"] == 8
+    with torch.no_grad():
+        first.bias.fill_(-1.0)  # a collapsed decoder: every hidden unit off for every latent
+    assert cada_vae.decoder_health(model, X)["image_decoder_alive_units"] == 0
+    assert cada_vae.decoder_health(model, X)["image_latent_spread"] > 0
+
+
+def test_cada_records_its_decoder_health(tiny):
+    _, _, view = tiny
+    method = cada_vae.CADAVAE(**cheap("cada_vae")).fit(view, rng=np.random.default_rng(0))
+    info = method.record_info()
+    assert 0 < info["image_decoder_alive_units"] <= info["image_decoder_hidden"]
