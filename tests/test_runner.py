@@ -47,6 +47,18 @@ def test_atomic_write_leaves_nothing_when_interrupted(tmp_path, monkeypatch):
     assert list(path.parent.iterdir()) == []
 
 
+def test_written_records_get_the_usual_file_mode(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "abc.json"
+    write_record(path, {"a": 1})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask  # as open(); not mkstemp's private 0600
+    assert json.loads(path.read_text()) == {"a": 1}
+
+
 def test_records_have_the_schema_and_rerun_skips(tmp_path):
     specs = make_specs(["random", "ridge_v2s"], ["synth-tiny"], [0, 1])
     done = run_specs(specs, results_dir=tmp_path, progress=False)

@@ -21,10 +21,10 @@ indices, the classes, the settings, the seed, the device type and the torch vers
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
-import tempfile
 import time
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -38,6 +38,7 @@ from zslbench.data.dataset import Dataset
 from zslbench.method import LinearClassifier
 from zslbench.metrics import per_class_accuracy
 from zslbench.protocol import Split
+from zslbench.records import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -280,17 +281,11 @@ def _load_cached(path: Path, key: str) -> tuple[LinearClassifier, dict[str, Any]
 
 
 def _save_cached(path: Path, key: str, clf: LinearClassifier, info: dict[str, Any]) -> None:
-    """Write the entry atomically: a temporary file in the same folder, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the entry atomically (:func:`zslbench.records.write_atomically`)."""
     meta = {"key": key, "checksum": _sha256(clf.weight, clf.bias, clf.classes), "info": info}
-    fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".tmp.npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, weight=clf.weight, bias=clf.bias, classes=clf.classes, meta=np.array(json.dumps(meta)))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    np.savez(buffer, weight=clf.weight, bias=clf.bias, classes=clf.classes, meta=np.array(json.dumps(meta)))
+    write_atomically(path, buffer.getvalue())
 
 
 def clear_memo() -> None:

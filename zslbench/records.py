@@ -97,20 +97,40 @@ def record_path(results_dir: Path, spec: RunSpec) -> Path:
     return Path(results_dir) / "runs" / spec.dataset_name / spec.method / f"{spec.run_id}.json"
 
 
-def write_record(path: Path, record: Mapping[str, Any]) -> None:
-    """Write atomically: a temp file in the same folder, fsync, then rename. A reader never sees half."""
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_current_umask()
+"""Mode of written files: what ``open(path, "w")`` would give (``mkstemp`` alone gives 0600)."""
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder, fsync and rename.
+
+    A reader never sees a half-written file, and an interrupted write leaves no temp file behind.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(record, indent=1, sort_keys=False, default=_json_default, allow_nan=False)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+            os.fchmod(fh.fileno(), _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_record(path: Path, record: Mapping[str, Any]) -> None:
+    """Write one record as JSON, atomically (:func:`write_atomically`)."""
+    text = json.dumps(record, indent=1, sort_keys=False, default=_json_default, allow_nan=False)
+    write_atomically(path, text.encode())
 
 
 def read_record(path: Path) -> dict[str, Any]:
