@@ -16,6 +16,7 @@ export ZSLBENCH_PROGRESS=${ZSLBENCH_PROGRESS:-1}
 zslbench run --all --seeds $SEEDS --jobs "$JOBS" --results results || true   # failures are recorded; go on
 zslbench run --sweep seen_classes --jobs "$JOBS" --results results || true
 zslbench run --sweep images_per_class --jobs "$JOBS" --results results || true
+zslbench run --sweep descriptor_dims --jobs "$JOBS" --results results || true
 
 mkdir -p results/tables
 for layout in icis gbu ablation; do
