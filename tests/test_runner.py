@@ -75,6 +75,9 @@ def test_records_have_the_schema_and_rerun_skips(tmp_path):
     assert len(rec["per_class"]["zsl"]) == len(rec["per_class"]["unseen_classes"]) == 4
     assert rec["spec"]["method"] == "ridge_v2s" and rec["run_id"] == specs[2].run_id
     assert rec["provenance"]["libraries"]["numpy"]
+    timing = rec["timing"]
+    assert 0 < timing["cpu_seconds"] and timing["torch_threads"] >= 1 and timing["cpu_count"] >= 1
+    assert timing["total_seconds"] >= timing["fit_seconds"] + timing["score_seconds"]
     # validation chose gamma; the record says the selection score came from validation
     assert rec["validation"]["objective"] == "gzsl_h"
     assert plan(specs, tmp_path).todo == []

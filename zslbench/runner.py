@@ -353,7 +353,7 @@ def run(
     from zslbench.data.sources import load_dataset
 
     results_dir = Path(results_dir)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     record: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "run_id": spec.run_id,
@@ -380,11 +380,27 @@ def run(
     timing = record.setdefault("timing", {})
     timing["total_seconds"] = time.perf_counter() - started
     timing["peak_memory_mb"] = peak.peak_mb
+    timing.update(cpu_context(time.process_time() - cpu_started))
     record["provenance"] = {**provenance_static(), "device": device,
                             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     _check_metric_ranges(record)
     write_record(record_path(results_dir, spec), record)
     return record
+
+
+def cpu_context(cpu_seconds: float) -> dict[str, Any]:
+    """What a run's wall times mean on this machine: its CPU time, thread count and the machine's load.
+
+    ``cpu_seconds`` is the CPU time of the process that ran the spec (all its threads). With
+    ``torch_threads`` threads and no contention, total_seconds is roughly cpu_seconds / torch_threads;
+    a much larger wall time, or a ``load_average`` above ``cpu_count``, means the run shared the CPU
+    (parallel jobs) and its wall times overstate its cost.
+    """
+    import torch
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {"cpu_seconds": cpu_seconds, "torch_threads": torch.get_num_threads(),
+            "cpu_count": os.cpu_count(), "load_average": load}
 
 
 def _check_metric_ranges(record: dict[str, Any]) -> None:
