@@ -17,7 +17,7 @@ Pipeline of one ``fit``:
    GZSL head (see :class:`zslbench.methods.generative.SoftmaxHeads`).
 
 Presets: ``paper`` = the authors' CUB script (hidden 4096, lr 1e-4, 56 epochs, 300 features per class;
-``paper_per_dataset`` holds their AWA2 / SUN epochs and counts); ``fast`` (the ``space`` defaults) = hidden
+``presets_per_family["paper"]`` holds their AWA2 / SUN epochs and counts); ``fast`` (the ``space`` defaults) = hidden
 512, lr 1e-3 (the generator gets ~10x fewer steps on a CPU budget), 6 epochs, 100 features per class.
 """
 
@@ -132,10 +132,12 @@ class FCLSWGAN(GenerativeMethod):
                   "gp_weight": 10.0, "critic_steps": 5, "batch_size": 64, "pre_epochs": 100,
                   "pre_lr": 1e-3, "pre_batch": 100, "cls_epochs": 25, "cls_lr": 1e-3, "cls_batch": 64},
     }
-    paper_per_dataset = {
-        "CUB": {"epochs": 56, "n_syn": 300},
-        "AWA2": {"epochs": 30, "n_syn": 1800},
-        "SUN": {"epochs": 40, "n_syn": 400},
+    presets_per_family = {
+        "paper": {
+            "CUB": {"epochs": 56, "n_syn": 300},
+            "AWA2": {"epochs": 30, "n_syn": 1800},
+            "SUN": {"epochs": 40, "n_syn": 400},
+        },
     }
     test_params = {"hidden": 128, "epochs": 60, "batch_size": 64, "lr": 3e-3, "n_syn": 50,
                    "pre_epochs": 50, "cls_epochs": 50}

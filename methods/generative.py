@@ -264,8 +264,6 @@ class GenerativeMethod(Method):
     """
 
     access = "inductive"
-    paper_per_dataset: dict[str, dict] = {}
-    """Per-dataset overrides of the ``paper`` preset (the authors' scripts differ per dataset)."""
 
     def check_view(self, view: TrainView) -> tuple[np.ndarray, np.ndarray]:
         """(features (n, d) float32, labels (n,)) of an inductive view; clear errors otherwise."""

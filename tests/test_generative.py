@@ -1,4 +1,4 @@
-"""Tests of the generative feature baselines (f-CLSWGAN, CADA-VAE) and their shared pieces."""
+"""Tests of the generative feature baselines (f-CLSWGAN, CADA-VAE, tf-VAEGAN) and their shared pieces."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from zslbench.metrics import per_class_accuracy
 from zslbench.protocol import test_split, train_view, validation_split
 from zslbench.registry import METHODS
 
-from zslbench.methods import cada_vae, f_clswgan, generative
+from zslbench.methods import cada_vae, f_clswgan, generative, tf_vaegan
 
-GENERATIVE = ("f_clswgan", "cada_vae")
+GENERATIVE = ("f_clswgan", "cada_vae", "tf_vaegan")
+MODULES = {"f_clswgan": f_clswgan, "cada_vae": cada_vae, "tf_vaegan": tf_vaegan}
 
 
 @pytest.fixture(scope="module")
@@ -305,8 +306,7 @@ def test_keyboard_interrupt_propagates(name, tiny, monkeypatch):
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    target = f_clswgan if name == "f_clswgan" else cada_vae
-    monkeypatch.setattr(target, "progress", interrupt)
+    monkeypatch.setattr(MODULES[name], "progress", interrupt)
     with pytest.raises(KeyboardInterrupt):
         METHODS.get(name)(**cheap(name)).fit(view, rng=np.random.default_rng(0))
 
@@ -333,6 +333,23 @@ def test_paper_presets_carry_the_published_settings():
     assert (vae["img_enc_hidden"], vae["att_enc_hidden"], vae["latent"], vae["epochs"], vae["batch_size"],
             vae["lr"]) == (1560, 1450, 64, 100, 50, 1.5e-4)
     assert (vae["beta"], vae["cross_weight"], vae["distance_weight"]) == (0.25, 2.37, 8.13)
+    tf = tf_vaegan.TFVAEGAN.presets["paper"]
+    assert (tf["hidden"], tf["epochs"], tf["n_syn"], tf["lr"], tf["recons_weight"], tf["feedback_lr"],
+            tf["feedback_loops"]) == (4096, 300, 300, 1e-4, 0.01, 1e-5, 2)
+    sun = tf_vaegan.TFVAEGAN.presets_per_family["paper"]["SUN"]
+    assert (sun["gamma_d"], sun["epochs"], sun["feedback_weight"], sun["feedback_weight_syn"]) == (1.0, 400, 0.1, 0.01)
+
+
+def test_paper_preset_follows_the_dataset_family():
+    from zslbench.runner import resolve_hparams
+    from zslbench.sweep import make_specs
+
+    [cub, awa2] = make_specs(["f_clswgan"], ["synth-cub", "synth-awa2"], [0], preset="paper")
+    assert (resolve_hparams(cub)["epochs"], resolve_hparams(cub)["n_syn"]) == (56, 300)
+    assert (resolve_hparams(awa2)["epochs"], resolve_hparams(awa2)["n_syn"]) == (30, 1800)
+    assert resolve_hparams(awa2)["hidden"] == 4096  # the rest of the preset still applies
+    [fast] = make_specs(["f_clswgan"], ["synth-awa2"], [0], preset="fast")
+    assert resolve_hparams(fast)["epochs"] == 6  # family overrides belong to their preset only
 
 
 @pytest.mark.parametrize("name", GENERATIVE)
@@ -381,3 +398,44 @@ def test_cada_records_its_decoder_health(tiny):
     method = cada_vae.CADAVAE(**cheap("cada_vae")).fit(view, rng=np.random.default_rng(0))
     info = method.record_info()
     assert 0 < info["image_decoder_alive_units"] <= info["image_decoder_hidden"]
+
+
+# --------------------------------------------------------------------------------------------------
+# tf-VAEGAN pieces
+# --------------------------------------------------------------------------------------------------
+
+
+def test_weighted_l1_matches_hand_computation():
+    pred, target = torch.tensor([[3.0, 4.0], [0.0, 0.0]]), torch.tensor([[0.0, 0.0], [0.0, 0.0]])
+    # row 1: errors (3, 4), norm 5, weights (9/5, 16/5): (27 + 64) / 5 = 18.2; row 2: 0
+    assert tf_vaegan.weighted_l1(pred, target).item() == pytest.approx(18.2 / 2)
+
+
+def test_feedback_changes_only_the_second_pass():
+    torch.manual_seed(0)
+    nets = tf_vaegan.TfVaeganNets(feature_dim=6, att_dim=3, hidden=8)
+    z, a = torch.randn(4, 3), torch.randn(4, 3)
+    plain = nets.generate(z, a, None)
+    assert torch.equal(plain, nets.generator(z, a))
+    assert torch.equal(nets.generate(z, a, 0.0), plain)  # zero weight: the second pass is the first
+    with_feedback = nets.generate(z, a, 1.0)
+    assert with_feedback.shape == (4, 6) and not torch.equal(with_feedback, plain)
+    assert ((with_feedback > 0) & (with_feedback < 1)).all()  # sigmoid outputs, like MinMax features
+
+
+def test_tf_vaegan_classifies_on_features_and_decoder_embedding(tiny):
+    ds, split, view = tiny
+    method = tf_vaegan.TFVAEGAN(**cheap("tf_vaegan")).fit(view, rng=np.random.default_rng(0))
+    Z = method.embed(ds.features[split.eval_unseen][:3])
+    hidden, A = int(method.hidden), ds.descriptors.shape[1]
+    assert Z.shape == (3, ds.features.shape[1] + A + hidden)
+    assert torch.allclose(Z[:, ds.features.shape[1]:ds.features.shape[1] + A].norm(dim=1), torch.ones(3))
+    info = method.record_info()
+    assert set(info) == {"vae", "adv", "decoder", "gp_weight"} and info["gp_weight"] > 0
+
+
+def test_penalty_weight_adaptation_follows_the_authors_rule():
+    assert tf_vaegan.adapt_penalty_weight(10.0, 1.2) == pytest.approx(11.0)
+    assert tf_vaegan.adapt_penalty_weight(10.0, 0.5) == pytest.approx(10.0 / 1.1)
+    assert tf_vaegan.adapt_penalty_weight(10.0, 1.01) == 10.0
+    assert tf_vaegan.TFVAEGAN.presets["paper"]["gp_adapt"] and not tf_vaegan.TFVAEGAN.space["gp_adapt"].default

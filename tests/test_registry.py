@@ -43,3 +43,6 @@ def test_every_registered_method_follows_the_contract_metadata():
         assert set(cls.test_params) <= set(cls.space), name
         for preset in cls.presets.values():
             assert set(preset) <= set(cls.space), name
+        for preset, families in cls.presets_per_family.items():
+            assert preset in cls.presets, name
+            assert all(set(overrides) <= set(cls.space) for overrides in families.values()), name

@@ -12,7 +12,8 @@ A method is a class with:
 Class attributes: ``name`` (set by :func:`zslbench.registry.register_method`), ``version`` (bump on any
 behaviour change: it is part of the run identity), ``access`` (``"inductive"`` or ``"image_free"``),
 ``space`` (name -> :class:`Param`), ``presets`` (named hyper-parameter overrides such as ``"paper"`` or
-``"fast"``) and ``test_params`` (tiny settings for the shared conformance test).
+``"fast"``), ``presets_per_family`` (preset -> dataset family -> further overrides, for authors whose
+scripts differ per dataset) and ``test_params`` (tiny settings for the shared conformance test).
 """
 
 from __future__ import annotations
@@ -184,6 +185,7 @@ class Method:
     access: ClassVar[str] = "inductive"
     space: ClassVar[Mapping[str, Param]] = {}
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    presets_per_family: ClassVar[Mapping[str, Mapping[str, Mapping[str, Any]]]] = {}
     test_params: ClassVar[Mapping[str, Any]] = {}
     description: ClassVar[str] = ""
 

@@ -31,6 +31,7 @@ from typing import Any, Mapping
 import numpy as np
 
 import zslbench
+from zslbench.config import family_of
 from zslbench.data.dataset import Dataset
 from zslbench.method import Method, LinearClassifier, sample_hparams
 from zslbench.metrics import (
@@ -229,13 +230,17 @@ def _downsample_curve(curve, n: int = CURVE_POINTS) -> dict[str, list[float]]:
 
 
 def resolve_hparams(spec: RunSpec) -> dict[str, Any]:
-    """Defaults <- preset <- fixed hparams of the spec (unknown names raise)."""
+    """Defaults <- preset <- the preset's overrides for the dataset's family <- fixed hparams of the spec.
+
+    Unknown preset or hyper-parameter names raise.
+    """
     cls = METHODS.get(spec.method)
     out = {k: p.default for k, p in cls.space.items()}
     if spec.preset is not None:
         if spec.preset not in cls.presets:
             raise ValueError(f"{spec.method} has no preset {spec.preset!r} (presets: {sorted(cls.presets)})")
         out.update(cls.presets[spec.preset])
+        out.update(cls.presets_per_family.get(spec.preset, {}).get(family_of(spec.dataset_name), {}))
     unknown = sorted(set(spec.hparams) - set(cls.space))
     if unknown:
         raise ValueError(f"{spec.method}: unknown hyper-parameter(s) {unknown}; known: {sorted(cls.space)}")
