@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from zslbench.records import write_atomically
+
 log = logging.getLogger(__name__)
 
 BASELINE_SCHEMA = 1
@@ -217,10 +219,7 @@ def update_baseline(path: str | Path, current: Mapping[Key, float | None], *,
     old = load_baseline(path) if path.exists() else None
     tolerances = {k: tol for k, (_, tol) in baseline_values(old).items()} if old else {}
     new = make_baseline(current, tolerances=tolerances, default_tolerance=default_tolerance, suite=suite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(new, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_atomically(path, (json.dumps(new, indent=1) + "\n").encode())
     return baseline_changes(old, new)
 
 
