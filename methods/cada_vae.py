@@ -45,7 +45,7 @@ from zslbench.method import Param, TrainView
 from zslbench.methods.generative import (
     GenerativeMethod,
     MinMax,
-    fit_heads,
+    head_space,
     minibatches,
     progress,
     seeded_torch,
@@ -212,10 +212,7 @@ class CADAVAE(GenerativeMethod):
         "n_seen_latent": Param(200, help="latent samples per seen class (from image features)"),
         "n_unseen_latent": Param(400, choices=(100, 200, 400, 800),
                                  help="latent samples per unseen class (from descriptors)"),
-        "cls_epochs": Param(23, help="epochs of the latent softmax classifiers"),
-        "cls_lr": Param(1e-3, help="Adam lr of the latent softmax classifiers"),
-        "cls_batch": Param(32, help="batch size of the latent softmax classifiers"),
-        "zsl_head": Param(True, help="train a separate ZSL classifier on unseen latent samples only"),
+        **head_space(epochs=23, batch_size=32, samples="unseen latent samples"),
     }
     presets = {
         # CPU-sized: ~6x fewer hidden units, 5x fewer epochs, bigger batches and a higher lr.
@@ -255,9 +252,7 @@ class CADAVAE(GenerativeMethod):
                 log.warning("%s: every hidden unit of the image decoder is inactive after training; the "
                             "latent codes carry no image information (decoder collapse)", self.name)
             seen_Z, seen_y, syn_Z, syn_y = self.latent_training_set(model, X, labels, att, view)
-            self.heads_ = fit_heads(seen_Z, seen_y, syn_Z, syn_y, view, epochs=int(self.cls_epochs),
-                                    lr=self.cls_lr, batch_size=int(self.cls_batch),
-                                    zsl_head=bool(self.zsl_head), device=dev, name=self.name)
+            self.heads_ = self.fit_heads(seen_Z, seen_y, syn_Z, syn_y, view)
         self.model_ = model
         log.info("%s: fitted on %d images of %d seen classes in %.1fs", self.name, X.shape[0],
                  len(view.seen), time.perf_counter() - t0)

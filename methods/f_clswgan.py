@@ -35,7 +35,7 @@ from zslbench.method import Param, TrainView
 from zslbench.methods.generative import (
     GenerativeMethod,
     MinMax,
-    fit_heads,
+    head_space,
     init_normal_,
     local_labels,
     progress,
@@ -119,15 +119,12 @@ class FCLSWGAN(GenerativeMethod):
         "pre_epochs": Param(10, help="epochs of the pre-trained seen-class classifier (paper 100)"),
         "pre_lr": Param(1e-3, help="Adam lr of the pre-trained classifier"),
         "pre_batch": Param(100, help="batch size of the pre-trained classifier"),
-        "cls_epochs": Param(10, help="epochs of the final softmax classifiers (paper 25)"),
-        "cls_lr": Param(1e-3, help="Adam lr of the final softmax classifiers"),
-        "cls_batch": Param(64, help="batch size of the final softmax classifiers"),
-        "zsl_head": Param(True, help="train a separate ZSL classifier on synthetic unseen features only"),
+        **head_space(epochs=10, batch_size=64),  # paper: 25 epochs
     }
     presets = {
         # CPU-sized: 8x fewer hidden units, 10x the learning rate (far fewer generator steps), fewer epochs.
         "fast": {"hidden": 512, "epochs": 6, "lr": 1e-3, "n_syn": 100, "pre_epochs": 10, "cls_epochs": 10},
-        # CUB settings of the authors' script (nz = A is implied); see paper_per_dataset for AWA2 / SUN.
+        # CUB settings of the authors' script (nz = A is implied); presets_per_family holds AWA2 / SUN.
         "paper": {"hidden": 4096, "epochs": 56, "n_syn": 300, "cls_weight": 0.01, "lr": 1e-4,
                   "gp_weight": 10.0, "critic_steps": 5, "batch_size": 64, "pre_epochs": 100,
                   "pre_lr": 1e-3, "pre_batch": 100, "cls_epochs": 25, "cls_lr": 1e-3, "cls_batch": 64},
@@ -164,9 +161,7 @@ class FCLSWGAN(GenerativeMethod):
             D = ConditionalCritic(d, A, int(self.hidden)).to(dev)
             self.train_gan(G, D, pre, X, y_seen, att[cond_rows])
             syn_X, syn_y = synthesize(G, att, view.unseen, int(self.n_syn), A, device=dev)
-            self.heads_ = fit_heads(X, labels, syn_X, syn_y, view, epochs=int(self.cls_epochs),
-                                    lr=self.cls_lr, batch_size=int(self.cls_batch),
-                                    zsl_head=bool(self.zsl_head), device=dev, name=self.name)
+            self.heads_ = self.fit_heads(X, labels, syn_X, syn_y, view)
         self.generator_ = G.eval()
         log.info("%s: fitted on %d images of %d seen classes, %d x %d synthetic unseen in %.1fs",
                  self.name, n, len(view.seen), len(view.unseen), int(self.n_syn), time.perf_counter() - t0)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from zslbench.method import Method, TrainView
+from zslbench.method import Method, Param, TrainView
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +251,16 @@ def fit_heads(
     return SoftmaxHeads(gzsl=gzsl, gzsl_classes=gzsl_classes, zsl=zsl, unseen=np.asarray(view.unseen))
 
 
+def head_space(*, epochs: int, batch_size: int, samples: str = "synthetic unseen features") -> dict[str, Param]:
+    """The hyper-parameters of the final softmax classifiers, the same in every generative method."""
+    return {
+        "cls_epochs": Param(epochs, help="epochs of the final softmax classifiers"),
+        "cls_lr": Param(1e-3, help="Adam lr of the final softmax classifiers"),
+        "cls_batch": Param(batch_size, help="batch size of the final softmax classifiers"),
+        "zsl_head": Param(True, help=f"train a separate ZSL classifier on {samples} only"),
+    }
+
+
 # --------------------------------------------------------------------------------------------------
 # Base class
 # --------------------------------------------------------------------------------------------------
@@ -259,8 +269,8 @@ def fit_heads(
 class GenerativeMethod(Method):
     """Common checks and scoring of the generative baselines (access "inductive").
 
-    Subclasses set ``self.heads_`` (a :class:`SoftmaxHeads`) in ``fit`` and implement :meth:`embed`
-    (test features -> the classifier's input space).
+    Subclasses include :func:`head_space` in their ``space``, set ``self.heads_`` in ``fit`` (with
+    :meth:`fit_heads`) and implement :meth:`embed` (test features -> the classifier's input space).
     """
 
     access = "inductive"
@@ -279,6 +289,13 @@ class GenerativeMethod(Method):
             if key in self.hparams and int(self.hparams[key]) < 1:
                 raise ValueError(f"{self.name}: hyper-parameter {key} must be >= 1, got {self.hparams[key]}")
         return np.asarray(view.features, np.float32), np.asarray(view.labels, np.int64)
+
+    def fit_heads(self, seen_X: torch.Tensor, seen_y: np.ndarray, syn_X: torch.Tensor, syn_y: np.ndarray,
+                  view: TrainView) -> SoftmaxHeads:
+        """:func:`fit_heads` with this method's :func:`head_space` hyper-parameters."""
+        return fit_heads(seen_X, seen_y, syn_X, syn_y, view, epochs=int(self.cls_epochs), lr=self.cls_lr,
+                         batch_size=int(self.cls_batch), zsl_head=bool(self.zsl_head), device=self.device,
+                         name=self.name)
 
     def embed(self, X: np.ndarray) -> torch.Tensor:
         """(n, k) classifier inputs for test features X (n, d)."""

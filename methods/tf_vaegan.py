@@ -52,7 +52,7 @@ from zslbench.methods.f_clswgan import ConditionalCritic, gradient_penalty
 from zslbench.methods.generative import (
     GenerativeMethod,
     MinMax,
-    fit_heads,
+    head_space,
     init_normal_,
     progress,
     seeded_torch,
@@ -205,10 +205,7 @@ class TFVAEGAN(GenerativeMethod):
         "feedback_weight_syn": Param(1.0, help="feedback weight when synthesising (paper a2)"),
         "freeze_decoder": Param(False, help="do not update the decoder from the fakes (paper: AWA2)"),
         "batch_size": Param(64, help="batch size"),
-        "cls_epochs": Param(25, help="epochs of the final softmax classifiers (paper 25)"),
-        "cls_lr": Param(1e-3, help="Adam lr of the final softmax classifiers"),
-        "cls_batch": Param(100, help="batch size of the final classifiers (paper: n_syn)"),
-        "zsl_head": Param(True, help="train a separate ZSL classifier on synthetic unseen features only"),
+        **head_space(epochs=25, batch_size=100),  # paper: 25 epochs, batches of n_syn
     }
     presets = {
         # CPU-sized: 8x fewer hidden units, 10x the lr and ~75x fewer epochs than the CUB script.
@@ -246,10 +243,7 @@ class TFVAEGAN(GenerativeMethod):
             self.train_nets(nets, X, att[torch.as_tensor(labels, device=dev)])
             nets.eval()
             syn_X, syn_y = self.synthesize(nets, att, np.asarray(view.unseen))
-            self.heads_ = fit_heads(nets.transform(X), labels, nets.transform(syn_X), syn_y, view,
-                                    epochs=int(self.cls_epochs), lr=self.cls_lr,
-                                    batch_size=int(self.cls_batch), zsl_head=bool(self.zsl_head),
-                                    device=dev, name=self.name)
+            self.heads_ = self.fit_heads(nets.transform(X), labels, nets.transform(syn_X), syn_y, view)
         self.nets_ = nets
         log.info("%s: fitted on %d images of %d seen classes, %d x %d synthetic unseen in %.1fs",
                  self.name, X.shape[0], len(view.seen), len(view.unseen), int(self.n_syn),
