@@ -105,7 +105,7 @@ def gradient_penalty(
 class FCLSWGAN(GenerativeMethod):
     """f-CLSWGAN feature generator + softmax classifiers (CPU-sized ``fast`` defaults; ``paper`` preset)."""
 
-    version = 1
+    version = 2  # v2: the paper preset takes the AWA2 / SUN settings (presets_per_family); v1 used CUB's
     description = "f-CLSWGAN: WGAN-GP feature generation with a classification loss (Xian et al. 2018)"
     space = {
         "hidden": Param(512, help="hidden units of generator and critic (paper 4096)"),
