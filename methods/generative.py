@@ -20,7 +20,7 @@ import contextlib
 import logging
 import os
 from dataclasses import dataclass
-from typing import Iterable, Iterator, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 import torch
@@ -319,7 +319,7 @@ class GenerativeMethod(Method):
 
 @torch.no_grad()
 def synthesize(
-    generator: nn.Module,
+    generator: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     descriptors: torch.Tensor,
     classes: np.ndarray,
     n_per_class: int,
@@ -331,7 +331,8 @@ def synthesize(
     """Generate ``n_per_class`` features for each class with ``generator(z, a)``, z ~ N(0, I).
 
     Args:
-        generator: a module called as ``generator(z (m, noise_dim), a (m, A)) -> (m, d)``.
+        generator: called as ``generator(z (m, noise_dim), a (m, A)) -> (m, d)``; a module is put in
+            eval mode for the call and restored after.
         descriptors: (C, A) all class descriptors (rows indexed by global class).
         classes: (K,) global classes to synthesise for.
     Returns:
@@ -339,8 +340,10 @@ def synthesize(
     """
     if n_per_class < 1:
         raise ValueError(f"synthesize: n_per_class must be >= 1, got {n_per_class}")
-    was_training = generator.training
-    generator.eval()
+    module = generator if isinstance(generator, nn.Module) else None
+    was_training = module.training if module is not None else False
+    if module is not None:
+        module.eval()
     labels = np.repeat(np.asarray(classes, dtype=np.int64), n_per_class)
     rows = torch.as_tensor(labels, device=device)
     parts = []
@@ -348,5 +351,6 @@ def synthesize(
         a = descriptors[rows[start:start + chunk]]
         z = torch.randn(a.shape[0], noise_dim, device=device)
         parts.append(generator(z, a))
-    generator.train(was_training)
+    if module is not None:
+        module.train(was_training)
     return torch.cat(parts), labels

@@ -56,6 +56,7 @@ from zslbench.methods.generative import (
     init_normal_,
     progress,
     seeded_torch,
+    synthesize,
     to_tensor,
 )
 from zslbench.registry import register_method
@@ -315,18 +316,12 @@ class TFVAEGAN(GenerativeMethod):
                 bar.set_postfix(vae=f"{self.history_[-1]['vae']:.1f}", adv=f"{self.history_[-1]['adv']:.2f}")
         _trainable(nets, True)
 
-    @torch.no_grad()
-    def synthesize(self, nets: TfVaeganNets, att: torch.Tensor, classes: np.ndarray,
-                   chunk: int = 4096) -> tuple[torch.Tensor, np.ndarray]:
+    def synthesize(self, nets: TfVaeganNets, att: torch.Tensor, classes: np.ndarray
+                   ) -> tuple[torch.Tensor, np.ndarray]:
         """``n_syn`` features per class of ``classes`` from z ~ N(0, I); (K * n_syn, d) and labels."""
-        labels = np.repeat(classes.astype(np.int64), int(self.n_syn))
-        rows = torch.as_tensor(labels, device=att.device)
         fb = float(self.feedback_weight_syn) if int(self.feedback_loops) > 1 else None
-        parts = []
-        for start in range(0, labels.size, chunk):
-            a = att[rows[start:start + chunk]]
-            parts.append(nets.generate(torch.randn(a.shape[0], att.shape[1], device=att.device), a, fb))
-        return torch.cat(parts), labels
+        return synthesize(lambda z, a: nets.generate(z, a, fb), att, classes, int(self.n_syn), att.shape[1],
+                          device=self.device)
 
     def record_info(self) -> dict[str, float]:
         """Last-epoch losses and the adapted gradient-penalty weight, kept in the run record."""
