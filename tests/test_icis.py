@@ -250,3 +250,15 @@ def test_scales_linearly_with_10k_classes():
     assert result["rows"] == 11_000
     assert result["peak_increase_mb"] < 0.75 * 800, result
     assert result["seconds"] < 60, result
+
+
+def test_shipped_config_gives_icis_and_its_ablations_the_same_per_dataset_settings():
+    """ICIS Table 2: the ablations run with ICIS's own settings (hidden 4096 on SUN, batch 20 on AWA2)."""
+    from zslbench.config import load_config
+
+    config = load_config()  # the repository's benchmark.toml
+    for family in ("CUB", "AWA2", "SUN"):
+        icis = config.method("icis").hparams_for(family)
+        for ablation in ("icis_mlp", "icis_cosine", "icis_single_modal", "icis_cross_modal"):
+            assert config.method(ablation).hparams_for(family) == icis, (ablation, family)
+    assert config.method("icis").hparams_for("SUN")["hidden_dim"] == 4096
