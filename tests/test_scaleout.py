@@ -80,3 +80,32 @@ def test_killed_worker_then_rerun_completes_only_the_missing_runs(tmp_path):
     after = list(runs.glob("*/*/*.json"))
     assert len(after) == 16
     assert all(p.stat().st_mtime_ns == t for p, t in done_before.items())  # finished runs untouched
+
+
+def test_sigterm_stops_the_sweep_and_its_workers(tmp_path):
+    """A terminated sweep must not leave loky workers behind to finish (and record) their runs."""
+    psutil = pytest.importorskip("psutil")
+    cmd = [sys.executable, "-m", "zslbench.cli", "run", "-m", "cada_vae", "-d", "synth-tiny", "--seeds", "0", "1",
+           "--set", "epochs=5000", "--jobs", "2", "--results", str(tmp_path)]  # runs of minutes each
+    env = {**os.environ, "ZSLBENCH_PROGRESS": "0"}
+    log = tmp_path / "sweep.log"  # a file, not a pipe: orphaned workers would hold a pipe open
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        workers = []
+        while time.time() < deadline and len(workers) < 2:
+            workers = [c for c in _children(proc.pid) if "LokyProcess" in " ".join(c.cmdline())]
+            time.sleep(0.1)
+        assert len(workers) == 2, "the sweep did not start its two workers"
+        time.sleep(3)  # let them get into their runs
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        assert proc.returncode == 130, log.read_text()
+        assert "re-run the same command to resume" in log.read_text()
+        _, alive = psutil.wait_procs(workers, timeout=30)
+        assert not alive, f"workers still running after SIGTERM: {[p.pid for p in alive]}"
+        assert not list((tmp_path / "runs").glob("*/*/*.json"))  # the killed runs left no records
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)

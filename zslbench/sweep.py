@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -218,6 +220,27 @@ def backend_context(backend: str, jobs: int, scheduler: str | None = None) -> It
             yield
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Raise ``KeyboardInterrupt`` on SIGTERM, so a killed sweep also stops its workers.
+
+    joblib aborts on any exception in the parent and kills its loky workers; a plain SIGTERM would end
+    the parent alone and leave the workers to finish (and record) their current runs.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_specs(
     specs: Sequence[RunSpec],
     *,
@@ -249,18 +272,19 @@ def run_specs(
     bar = tqdm(total=len(todo), desc="runs", unit="run", disable=None if progress is None else not progress)
     out = []
     try:
-        if jobs == 1 and backend == "loky" and not scheduler:
-            for spec in todo:
-                bar.set_postfix_str(spec.describe(), refresh=True)
-                out.append(_run_one(spec, *args))
-                bar.update()
-        else:
-            with backend_context(backend, jobs, scheduler):
-                parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
-                for summary in parallel(delayed(_run_one)(spec, *args) for spec in todo):
-                    out.append(summary)
-                    bar.set_postfix_str(f"{summary['spec']['method']} {summary['status']}", refresh=False)
+        with sigterm_as_interrupt():
+            if jobs == 1 and backend == "loky" and not scheduler:
+                for spec in todo:
+                    bar.set_postfix_str(spec.describe(), refresh=True)
+                    out.append(_run_one(spec, *args))
                     bar.update()
+            else:
+                with backend_context(backend, jobs, scheduler):
+                    parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
+                    for summary in parallel(delayed(_run_one)(spec, *args) for spec in todo):
+                        out.append(summary)
+                        bar.set_postfix_str(f"{summary['spec']['method']} {summary['status']}", refresh=False)
+                        bar.update()
     finally:
         bar.close()
     return out
