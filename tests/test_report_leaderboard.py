@@ -35,7 +35,7 @@ def test_ranking_uses_only_datasets_every_ranked_method_has(board):
         h = [r["cells"][d]["gzsl_h"]["mean"] for d in ("CUB", "AWA2")]
         assert r["mean_gzsl_h"] == pytest.approx(sum(h) / 2)
     left = {r["label"]: r["missing"] for r in real["left_out"]}
-    assert left == {"COSTA": ["AWA2 (failed)"], "ICIS: MLP + cosine": ["AWA2"], "Ridge V->S": ["AWA2"]}
+    assert left == {"COSTA": ["AWA2 (failed)"], "ICIS: MLP + cosine": ["AWA2"], "Ridge V→S": ["AWA2"]}
 
 
 def test_choose_datasets_prefers_more_coverage():

@@ -180,7 +180,7 @@ def render_markdown(board: dict[str, Any]) -> str:
         if sec["unknown_revision_runs"]:
             lines.append(f"{sec['unknown_revision_runs']} run(s) have no recorded git revision.")
         lines.append("")
-        head = ["Rank", "Method", f"Mean H ({', '.join(used)})"]
+        head = ["Rank", "Method", "Mean H"]  # over the ranking datasets named above
         for ds in sec["datasets"]:
             head += [f"{ds}: H", f"{ds}: T1"]
         head.append("revision")

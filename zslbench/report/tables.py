@@ -32,7 +32,7 @@ DISPLAY_NAMES: dict[str, str] = {
     "conse": "ConSE", "costa": "COSTA", "subreg": "Sub.Reg.", "wdae": "wDAE-GNN", "vgse_crm": "VGSE-CRM",
     "vgse_wavg": "VGSE-WAvg", "vgse_smo": "VGSE-SMO",
     "wavg": "VGSE-WAvg", "smo": "VGSE-SMO", "ridge_injection": "Ridge injection",
-    "ridge_v2s": "Ridge V->S", "ridge_s2v": "Ridge S->V", "random": "Random (chance)",
+    "ridge_v2s": "Ridge V→S", "ridge_s2v": "Ridge S→V", "random": "Random (chance)",
     "dap": "DAP", "iap": "IAP", "cmt": "CMT", "sse": "SSE", "latem": "LATEM", "ale": "ALE",
     "devise": "DeViSE", "sje": "SJE", "eszsl": "ESZSL", "sync": "SYNC", "sae": "SAE", "gfzsl": "GFZSL",
     "gcnz": "GCNZ", "sgcn": "SGCN", "dgp": "DGP", "f_clswgan": "f-CLSWGAN", "f_vaegan": "f-VAEGAN",
@@ -191,7 +191,7 @@ def _columns(layout: str, datasets: Sequence[DatasetColumn], calibrated: bool, a
     real = [d for d in datasets if not d.synthetic]
     over = real or list(datasets)
     if len(over) >= 2:
-        cols.append(Column(f"Mean ({', '.join(labels[d] for d in over)})", "H", "gzsl_h", None, tuple(over)))
+        cols.append(Column("Mean", "H", "gzsl_h", None, tuple(over)))  # its datasets: a general note
     return cols
 
 
@@ -322,7 +322,10 @@ def build_table(
             rows += _published_rows(pub_name, columns, published, access.get(method))
     _mean_column(rows, columns)
     _bold_best(rows, columns)
-    notes = _general_notes(res, results, procedure, datasets, calibrated, ausuc, published is not None)
+    mean_over = columns[-1].over if columns and columns[-1].data is None else ()
+    notes = _general_notes(res, results, procedure, datasets, mean_over, calibrated, ausuc,
+                           published_given=published is not None,
+                           published_shown=any(r.kind == "published" for r in rows))
     title = spec["title"] + (" - PAPER procedure (test-set selection)" if procedure == "paper" else "")
     return Table(title=title, layout=layout, columns=columns, rows=rows, notes=notes)
 
@@ -428,8 +431,9 @@ def _bold_best(rows: list[Row], columns: list[Column]) -> None:
 
 
 def _general_notes(
-    res: Results, full: Results, procedure: str, datasets: Sequence[DatasetColumn], calibrated: bool,
-    ausuc: bool, with_published: bool,
+    res: Results, full: Results, procedure: str, datasets: Sequence[DatasetColumn],
+    mean_over: Sequence[DatasetColumn], calibrated: bool, ausuc: bool, *, published_given: bool,
+    published_shown: bool,
 ) -> list[str]:
     notes = ["Per-class top-1 accuracy in %, mean ± std over seeds (column 'seeds': how many); full data "
              "(all seen classes, images and descriptor dimensions)."]
@@ -440,14 +444,22 @@ def _general_notes(
         notes.append(f"Procedure '{procedure}': hyper-parameters, epochs and calibration chosen on "
                      "validation classes only; test data used once.")
     notes.append("Bold: best of this suite's rows per column"
-                 + (" (published rows are not ranked)." if with_published else "."))
+                 + (" (published rows are not ranked)." if published_shown else "."))
+    if mean_over:
+        notes.append(f"Mean H: GZSL H averaged over {', '.join(d.label() for d in mean_over)}; only rows "
+                     "with all of them have one.")
     if calibrated:
         notes.append("(cs): calibrated stacking, the offset gamma chosen on validation data.")
     if ausuc:
         notes.append("AUSUC: area under the seen-unseen accuracy curve (x 100).")
-    if with_published:
+    if published_shown:
         notes.append("Published rows: numbers reported in papers under their own procedures, not "
                      "reproduced here.")
+    elif published_given and datasets and all(d.synthetic for d in datasets):
+        notes.append("No published rows: published numbers are for the real datasets, and every dataset "
+                     "here is synthetic.")
+    elif published_given:
+        notes.append("No published rows: no published number for these methods and datasets.")
     if datasets:
         notes.append("Data: " + "; ".join(f"{d.dataset} features={d.feature_id}, descriptors={d.descriptor_id}"
                                           for d in datasets) + ".")
@@ -520,8 +532,10 @@ _LATEX_SPECIAL = {
 
 
 def latex_escape(text: str) -> str:
-    """Escape LaTeX specials and map the few non-ASCII symbols the tables use to math commands."""
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+    """Escape LaTeX specials and map the few non-ASCII symbols the tables use to math commands; an ASCII
+    "--" (a command-line option) stays two hyphens instead of becoming an en dash."""
+    return "".join("-{}" if ch == "-" and text[i + 1:i + 2] == "-" else _LATEX_SPECIAL.get(ch, ch)
+                   for i, ch in enumerate(text))
 
 
 def _cell_text_tex(cell: Cell, numbers: dict[str, int]) -> str:
