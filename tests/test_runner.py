@@ -8,6 +8,7 @@ from zslbench.cli import main
 from zslbench.method import Method
 from zslbench.protocol import Setting
 from zslbench.records import RunSpec, iter_records, read_record, record_path, write_record
+from zslbench.runner import dataset_layout_sha256
 from zslbench.registry import METHODS
 from zslbench.sweep import make_specs, plan, run_specs
 
@@ -75,6 +76,8 @@ def test_records_have_the_schema_and_rerun_skips(tmp_path):
     assert len(rec["per_class"]["zsl"]) == len(rec["per_class"]["unseen_classes"]) == 4
     assert rec["spec"]["method"] == "ridge_v2s" and rec["run_id"] == specs[2].run_id
     assert rec["provenance"]["libraries"]["numpy"]
+    from zslbench.data.synthetic import make_synthetic
+    assert rec["provenance"]["dataset_layout_sha256"] == dataset_layout_sha256(make_synthetic("synth-tiny"))
     timing = rec["timing"]
     assert 0 < timing["cpu_seconds"] and timing["torch_threads"] >= 1 and timing["cpu_count"] >= 1
     assert timing["total_seconds"] >= timing["fit_seconds"] + timing["score_seconds"]

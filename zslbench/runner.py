@@ -14,6 +14,7 @@ selection that used test data (the base classifier's epoch on test-seen) and is 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import platform
@@ -206,6 +207,20 @@ def provenance_static() -> dict[str, Any]:
     }
 
 
+def dataset_layout_sha256(ds: Dataset) -> str:
+    """sha256 of which image is in which class and split (labels and split indices, not features).
+
+    Two machines that built the same dataset instance give the same value, whatever their floating-point
+    noise; a different value means the records were made on different data (e.g. a generator whose output
+    depends on the machine), even though their specs are equal.
+    """
+    digest = hashlib.sha256(np.ascontiguousarray(ds.labels, dtype=np.int64).tobytes())
+    for name in sorted(ds.splits):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(ds.splits[name], dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
 def git_revision() -> str | None:
     """HEAD of the checkout the package runs from, with "-dirty" when tracked files are modified."""
     root = Path(zslbench.__file__).resolve().parents[1]
@@ -359,6 +374,7 @@ def run(
 
     results_dir = Path(results_dir)
     started, cpu_started = time.perf_counter(), time.process_time()
+    layout: str | None = None
     record: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "run_id": spec.run_id,
@@ -376,6 +392,7 @@ def run(
                     f"dataset {spec.dataset_name} changed since the run was planned (checksums differ); "
                     "re-plan the sweep"
                 )
+            layout = dataset_layout_sha256(ds)
             record.update(execute(spec, ds, device=device, cache_dir=cache_dir))
             record["status"] = "ok"
         except Exception as exc:  # one failed run must not stop a sweep: record it
@@ -386,7 +403,7 @@ def run(
     timing["total_seconds"] = time.perf_counter() - started
     timing["peak_memory_mb"] = peak.peak_mb
     timing.update(cpu_context(time.process_time() - cpu_started))
-    record["provenance"] = {**provenance_static(), "device": device,
+    record["provenance"] = {**provenance_static(), "device": device, "dataset_layout_sha256": layout,
                             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     _check_metric_ranges(record)
     write_record(record_path(results_dir, spec), record)
