@@ -118,3 +118,15 @@ def test_report_leaderboard_plot_commands(tmp_path, capsys):
     assert (tmp_path / "lb" / "leaderboard.json").exists()
     with pytest.raises(SystemExit, match="no usable run records"):
         _cli(["report", "--results", str(tmp_path)])
+
+
+def test_seed_sensitive_methods_run_five_seeds_and_the_rest_one():
+    from zslbench.report.check import SEED_SENSITIVE_METHODS, SEED_SENSITIVE_SEEDS, suite_specs
+
+    seeds: dict[tuple[str, str], set[int]] = {}
+    for spec in suite_specs():
+        seeds.setdefault((spec.method, spec.dataset_name), set()).add(spec.seed)
+    for (method, dataset), got in seeds.items():
+        want = set(SEED_SENSITIVE_SEEDS) if method in SEED_SENSITIVE_METHODS and dataset == "synth-tiny" else {0}
+        assert got == want, (method, dataset)
+    assert {m for m, _ in seeds} >= set(SEED_SENSITIVE_METHODS)

@@ -1,7 +1,8 @@
 """The regression check: rerun a small fixed suite and compare its metrics with a committed baseline.
 
 The suite: every registered method on synth-tiny and a few selected methods on synth-cub, each with its
-``test_params``, seed 0, one hyper-parameter trial (the defaults), the validation procedure.
+``test_params``, seed 0 (seeds 0-4 for :data:`SEED_SENSITIVE_METHODS`, compared as their mean), one
+hyper-parameter trial (the defaults), the validation procedure.
 
 Baseline file (JSON)::
 
@@ -33,6 +34,12 @@ DEFAULT_TOLERANCE = 0.02
 """Absolute tolerance on a metric in [0, 1] (2 points): synth-tiny's test sets are small, so one image
 changing class moves a per-class accuracy by about a point."""
 CHECK_SEEDS: tuple[int, ...] = (0,)
+SEED_SENSITIVE_METHODS: tuple[str, ...] = ("gcnz", "sgcn", "dgp", "f_clswgan")
+SEED_SENSITIVE_SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
+"""Methods whose synth-tiny numbers move by 4-16 points (std) from one seed to the next, and so also from
+one CPU to another (floating-point noise in their training acts like a new seed). They are checked as
+the mean over five seeds against per-entry tolerances of 2.5 std of that mean's difference between two
+machines (sqrt(2/5) std); the other methods reproduce within 2 points on different CPUs with seed 0."""
 SYNTH_CUB_METHODS: tuple[str, ...] = ("ridge_v2s", "eszsl", "sae")
 """Methods also checked on synth-cub (those that are registered): closed-form ones, seconds each. An
 image-free method there trains its base classifier on 2048-d synth-cub features (icis with test_params
@@ -230,7 +237,9 @@ def update_baseline(path: str | Path, current: Mapping[Key, float | None], *,
 
 def suite_description() -> dict[str, Any]:
     return {"synth-tiny": "every registered method", "synth-cub": list(SYNTH_CUB_METHODS),
-            "seeds": list(CHECK_SEEDS), "hparams": "test_params, one trial (defaults)",
+            "seeds": list(CHECK_SEEDS),
+            "seed_sensitive": {"methods": list(SEED_SENSITIVE_METHODS), "seeds": list(SEED_SENSITIVE_SEEDS)},
+            "hparams": "test_params, one trial (defaults)",
             "procedure": "validation"}
 
 
@@ -240,8 +249,13 @@ def suite_specs(*, data_root: Path | None = None) -> list[Any]:
     from zslbench.sweep import make_specs
 
     methods = METHODS.names()
-    specs = make_specs(methods, ["synth-tiny"], CHECK_SEEDS, procedure="validation", test_params=True,
+    steady = [m for m in methods if m not in SEED_SENSITIVE_METHODS]
+    sensitive = [m for m in methods if m in SEED_SENSITIVE_METHODS]
+    specs = make_specs(steady, ["synth-tiny"], CHECK_SEEDS, procedure="validation", test_params=True,
                        trials=1, data_root=data_root)
+    if sensitive:
+        specs += make_specs(sensitive, ["synth-tiny"], SEED_SENSITIVE_SEEDS, procedure="validation",
+                            test_params=True, trials=1, data_root=data_root)
     cub = [m for m in SYNTH_CUB_METHODS if m in METHODS]
     if cub:
         specs += make_specs(cub, ["synth-cub"], CHECK_SEEDS, procedure="validation", test_params=True,
