@@ -123,3 +123,17 @@ def test_per_dataset_hyper_parameters_do_not_split_a_method_into_rows():
     assert set(res.runs.loc[res.runs["method"] == "icis", "hparams"]) == {"{}"}
     assert set(res.runs.loc[res.runs["method"] == "eszsl", "hparams"]) == {'{"lr":0.1}', '{"lr":0.01}'}
     assert set(res.tidy.loc[res.tidy["method"] == "icis", "hparams"]) == {"{}"}
+
+
+def test_records_made_on_another_data_instance_are_reported_and_left_out():
+    records = []
+    for seed in range(4):
+        rec = make_record("icis", "CUB", seed, make_metrics(0.5 + seed / 100, 0.7, 0.4))
+        rec["provenance"]["dataset_layout_sha256"] = "b" * 64 if seed == 3 else "a" * 64
+        records.append((f"runs/CUB/icis/{rec['run_id']}.json", rec))
+    old = make_record("icis", "CUB", 4, make_metrics(0.6, 0.7, 0.4))  # an older record, without the field
+    records.append((f"runs/CUB/icis/{old['run_id']}.json", old))
+    res = collect(records)
+    assert sorted(res.runs["seed"]) == [0, 1, 2, 4]
+    (issue,) = [i for i in res.issues if i.kind == "other_data"]
+    assert issue.path == records[3][0] and "bbbbbbbbbbbb, not aaaaaaaaaaaa as in 3 other record(s)" in issue.message

@@ -63,7 +63,7 @@ class Issue:
 
     Attributes:
         kind: "unreadable", "invalid", "schema_version", "duplicate_run_id", "duplicate_spec",
-            "mixed_config" or "misplaced".
+            "mixed_config", "misplaced" or "other_data" (made on another instance of the dataset).
         path: the record file concerned (the one that was skipped, where one was).
         message: a sentence saying what is wrong and what was done about it.
         run_id: the record's run id, where known.
@@ -289,6 +289,7 @@ def collect(
                                 "used anyway", run_id))
         kept.append((path, rec))
 
+    kept = _drop_other_data_instances(kept, issues)
     ok_rows, failed_rows, ok_records = [], [], {}
     for path, rec in kept:
         row = _run_row(path, rec)
@@ -318,6 +319,32 @@ def collect(
     if len(failed):
         log.info("%d failed run(s) excluded from the numbers", len(failed))
     return Results(tidy=tidy, runs=runs, failed=failed, issues=issues, records=ok_records)
+
+
+def _drop_other_data_instances(
+    kept: list[tuple[str, Mapping[str, Any]]], issues: list[Issue]
+) -> list[tuple[str, Mapping[str, Any]]]:
+    """Within one dataset spec, leave out (and report) records whose ``provenance.dataset_layout_sha256``
+    differs from that of most records: they were made on another instance of the data (e.g. a generator
+    whose output depends on the machine). Records without the field (older ones) are kept as they are."""
+    layouts: dict[str, dict[str, list[str]]] = {}  # dataset spec -> layout -> paths
+    for path, rec in kept:
+        layout = (rec.get("provenance") or {}).get("dataset_layout_sha256")
+        if layout:
+            layouts.setdefault(canonical_json(rec["spec"]["dataset"]), {}).setdefault(layout, []).append(path)
+    drop: set[str] = set()
+    for groups in layouts.values():
+        if len(groups) < 2:
+            continue
+        main = min(groups, key=lambda h: (-len(groups[h]), min(groups[h])))
+        for layout, paths in groups.items():
+            if layout == main:
+                continue
+            drop.update(paths)
+            issues.extend(Issue("other_data", path, f"was made on another instance of its dataset "
+                                f"(dataset_layout_sha256 {layout[:12]}, not {main[:12]} as in "
+                                f"{len(groups[main])} other record(s)); left out") for path in paths)
+    return [(path, rec) for path, rec in kept if path not in drop]
 
 
 def _preset_key(preset: Any) -> str:
