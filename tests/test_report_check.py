@@ -130,3 +130,23 @@ def test_seed_sensitive_methods_run_five_seeds_and_the_rest_one():
         want = set(SEED_SENSITIVE_SEEDS) if method in SEED_SENSITIVE_METHODS and dataset == "synth-tiny" else {0}
         assert got == want, (method, dataset)
     assert {m for m, _ in seeds} >= set(SEED_SENSITIVE_METHODS)
+
+
+def test_multi_seed_entries_get_tolerances_from_their_seed_spread(tmp_path):
+    from zslbench.report.check import load_baseline, spread_tolerances, update_baseline
+
+    zsl = [0.50, 0.60, 0.70, 0.55, 0.65]  # sample std 0.0791
+    recs = [make_record("gcnz", "synth-tiny", s, make_metrics(z, 0.7, 0.3)) for s, z in enumerate(zsl)]
+    recs.append(make_record("icis", "synth-tiny", 0, make_metrics(0.8, 0.7, 0.3)))  # one seed: no entry
+    spread = spread_tolerances(recs, metrics=("zsl_top1",))
+    assert spread == {("gcnz", "synth-tiny", "zsl_top1"): pytest.approx(2.5 * (2 / 5) ** 0.5 * 0.0790569, abs=1e-4)}
+    steady = spread_tolerances([make_record("sgcn", "synth-tiny", s, make_metrics(0.5, 0.7, 0.3)) for s in (0, 1)],
+                               metrics=("zsl_top1",))
+    assert steady == {("sgcn", "synth-tiny", "zsl_top1"): 0.02}  # never below the default
+    path = tmp_path / "baseline.json"
+    update_baseline(path, {("gcnz", "synth-tiny", "zsl_top1"): 0.6, ("icis", "synth-tiny", "zsl_top1"): 0.8})
+    changes = update_baseline(path, {("gcnz", "synth-tiny", "zsl_top1"): 0.6,
+                                     ("icis", "synth-tiny", "zsl_top1"): 0.8}, spread=spread)
+    tolerances = {e["method"]: e["tolerance"] for e in load_baseline(path)["entries"]}
+    assert tolerances == {"gcnz": spread[("gcnz", "synth-tiny", "zsl_top1")], "icis": 0.02}
+    assert changes == ["tolerance gcnz/synth-tiny/zsl_top1: ±2.00 -> ±12.50"]

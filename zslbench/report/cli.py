@@ -150,8 +150,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         print("error: the check suite produced no values", file=sys.stderr)
         return 1
     if args.update:
+        default = args.tolerance or check.DEFAULT_TOLERANCE
         changes = check.update_baseline(args.baseline, current, suite=check.suite_description(),
-                                        default_tolerance=args.tolerance or check.DEFAULT_TOLERANCE)
+                                        default_tolerance=default,
+                                        spread=check.spread_tolerances(records, default_tolerance=default))
         print(f"baseline {args.baseline} rewritten: {len(changes)} change(s)")
         for line in changes:
             print("  " + line)
