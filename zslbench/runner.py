@@ -14,7 +14,6 @@ selection that used test data (the base classifier's epoch on test-seen) and is 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import platform
@@ -33,7 +32,7 @@ import numpy as np
 
 import zslbench
 from zslbench.config import family_of
-from zslbench.data.dataset import Dataset
+from zslbench.data.dataset import Dataset, dataset_layout_sha256
 from zslbench.method import Method, LinearClassifier, sample_hparams
 from zslbench.metrics import (
     ScoreSummary,
@@ -205,20 +204,6 @@ def provenance_static() -> dict[str, Any]:
         "platform": platform.platform(),
         "libraries": libs,
     }
-
-
-def dataset_layout_sha256(ds: Dataset) -> str:
-    """sha256 of which image is in which class and split (labels and split indices, not features).
-
-    Two machines that built the same dataset instance give the same value, whatever their floating-point
-    noise; a different value means the records were made on different data (e.g. a generator whose output
-    depends on the machine), even though their specs are equal.
-    """
-    digest = hashlib.sha256(np.ascontiguousarray(ds.labels, dtype=np.int64).tobytes())
-    for name in sorted(ds.splits):
-        digest.update(name.encode())
-        digest.update(np.ascontiguousarray(ds.splits[name], dtype=np.int64).tobytes())
-    return digest.hexdigest()
 
 
 def git_revision() -> str | None:

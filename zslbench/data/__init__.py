@@ -1,5 +1,5 @@
 """Datasets: the in-memory :class:`Dataset`, loaders of the xlsa17 layout, built-in synthetic datasets."""
 
-from zslbench.data.dataset import Dataset, DatasetError, DatasetIdentity
+from zslbench.data.dataset import Dataset, DatasetError, DatasetIdentity, dataset_layout_sha256
 
-__all__ = ["Dataset", "DatasetError", "DatasetIdentity"]
+__all__ = ["Dataset", "DatasetError", "DatasetIdentity", "dataset_layout_sha256"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -160,3 +161,17 @@ class Dataset:
             **{f"{k}_images": int(v.size) for k, v in self.splits.items()},
             "synthetic": self.synthetic,
         }
+
+
+def dataset_layout_sha256(ds: Dataset) -> str:
+    """sha256 of which image is in which class and split (labels and split indices, not features).
+
+    Two machines that built the same dataset instance give the same value, whatever their floating-point
+    noise; a different value means the records were made on different data (e.g. a generator whose output
+    depends on the machine), even though their specs are equal.
+    """
+    digest = hashlib.sha256(np.ascontiguousarray(ds.labels, dtype=np.int64).tobytes())
+    for name in sorted(ds.splits):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(ds.splits[name], dtype=np.int64).tobytes())
+    return digest.hexdigest()

@@ -34,7 +34,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from zslbench.data.dataset import Dataset, DatasetIdentity
+from zslbench.data.dataset import Dataset, DatasetError, DatasetIdentity, dataset_layout_sha256
 
 GENERATOR_VERSION = 2
 """Bump when the generator's output changes: it is part of every synthetic dataset's identity."""
@@ -92,13 +92,56 @@ SYNTHETIC: dict[str, SynthSpec] = {
 image counts (CUB 200/50/312/11,788; AWA2 50/10/85/37,322; SUN 717/72/102/14,340)."""
 
 
-def _class_sizes(rng: np.random.Generator, n_classes: int, n_images: int) -> np.ndarray:
-    """(C,) images per class, uneven like the real datasets, at least 4 each, summing to n_images."""
+REMAINDER_TIES: dict[str, tuple[int, ...]] = {
+    "synth-cub": (55, 121),
+    "synth-sun": (189, 270, 285, 287, 365, 366, 411, 437, 556, 591, 597),
+}
+"""Classes that got a rounding-remainder image among classes of equal size, per built-in dataset.
+
+Generator v2 broke these ties with numpy's unstable ``argsort``, whose order among equal values depends on
+the CPU's SIMD sort, so synth-cub and synth-sun could differ between machines. These are the choices of
+the machine every committed record was made on (synth-sun: reconstructed from the records' per-class
+accuracies and confirmed by re-making ridge S->V bit for bit; see results/README.md). Datasets not listed
+break ties by class index. synth-tiny and synth-awa2 have no tie.
+"""
+
+LAYOUT_SHA256: dict[str, str] = {
+    "synth-tiny": "6d2aba139fe9cef70330061e7dc3235adff678fb58892bf9f125fbe2191ab4c3",
+    "synth-cub": "4b94c0116ee0a87551ca31d5653e7faad019b08d04294fa6b83ccd5616ff10c9",
+    "synth-awa2": "d1cf470d129d4cb3e48d6feba61837a46db817dd1b78eec30e7b62979d1314b3",
+    "synth-sun": "30db675750d382d28863c36efe3b3a7ce6df7309332ac700e40b3e254d39d652",
+}
+""":func:`~zslbench.data.dataset_layout_sha256` of each built-in dataset as the committed records saw it;
+:func:`make_synthetic` refuses to return a different instance."""
+
+
+def _class_sizes(rng: np.random.Generator, n_classes: int, n_images: int,
+                 remainder_ties: tuple[int, ...] | None = None) -> np.ndarray:
+    """(C,) images per class, uneven like the real datasets, at least 4 each, summing to n_images.
+
+    Sizes are proportional to gamma draws, rounded down; the rounding remainder goes one image each to
+    the largest classes (or, if the floor of 4 overshoots, is taken one each from them). Among classes of
+    equal size at the cut, ``remainder_ties`` names the ones that get it; by default the lowest indices.
+    """
     share = rng.gamma(6.0, size=n_classes)
     sizes = np.maximum(4, np.floor(share / share.sum() * n_images)).astype(np.int64)
-    diff = n_images - sizes.sum()
-    order = np.argsort(-sizes)
-    sizes[order[: abs(diff)] % n_classes] += np.sign(diff)
+    diff = int(n_images - sizes.sum())
+    if abs(diff) > n_classes:
+        raise ValueError(f"cannot spread a remainder of {diff} images over {n_classes} classes")
+    if diff == 0:
+        return sizes
+    order = np.argsort(-sizes, kind="stable")  # ties by class index, the same on every CPU
+    cut = sizes[order[abs(diff) - 1]]
+    above = np.flatnonzero(sizes > cut)
+    n_tied = abs(diff) - above.size
+    tied = np.flatnonzero(sizes == cut)
+    if remainder_ties is None:
+        chosen = tied[:n_tied]
+    else:
+        chosen = np.asarray(remainder_ties, dtype=np.int64)
+        if chosen.size != n_tied or not np.isin(chosen, tied).all():
+            raise ValueError(f"remainder_ties must name {n_tied} of the classes of size {cut}: {tied.tolist()}")
+    sizes[np.concatenate([above, chosen])] += np.sign(diff)
     return sizes
 
 
@@ -127,7 +170,7 @@ def make_synthetic(name: str) -> Dataset:
     outside = spec.unexplained * rng.standard_normal((C, d))
 
     # 4. images: per-image attribute variation through the same map, shared nuisance, isotropic noise
-    sizes = _class_sizes(rng, C, spec.n_images)
+    sizes = _class_sizes(rng, C, spec.n_images, REMAINDER_TIES.get(name))
     labels = np.repeat(np.arange(C), sizes)
     features = np.empty((labels.size, d), dtype=np.float32)
     rank = 16
@@ -159,7 +202,7 @@ def make_synthetic(name: str) -> Dataset:
     val_loc = np.union1d(trainval[in_val_class[trainval]], quirk[in_val_class[quirk]])
 
     names = tuple(f"synthetic_class_{i:03d}" for i in range(C))
-    return Dataset(
+    ds = Dataset(
         features=features,
         labels=labels.astype(np.int64),
         descriptors=att,
@@ -176,6 +219,13 @@ def make_synthetic(name: str) -> Dataset:
         source="built-in (synthetic)",
         extras={"original_att": original_att},
     ).validate()
+    layout = dataset_layout_sha256(ds)
+    if name in LAYOUT_SHA256 and layout != LAYOUT_SHA256[name]:
+        raise DatasetError(
+            f"{name}: this machine generated another instance than the one the committed records were made on "
+            f"(dataset_layout_sha256 {layout}, expected {LAYOUT_SHA256[name]}); its numbers would not be "
+            f"comparable. numpy {np.__version__}; please report it.")
+    return ds
 
 
 def synthetic_identity(name: str) -> DatasetIdentity:
