@@ -87,3 +87,21 @@ def test_remainder_ties_pick_who_gets_the_remainder():
     assert pinned.sum() == n_images and set(np.flatnonzero(pinned - floor)) == set(np.flatnonzero(floor > cut)) | set(last)
     with pytest.raises(ValueError, match=f"remainder_ties must name {n_tied} of the classes of size {cut}"):
         _class_sizes(np.random.default_rng(0), n_classes, n_images, last[:-1])
+
+
+@pytest.mark.parametrize("name", ["synth-cub", "synth-sun"])
+def test_committed_records_are_remade_on_this_machine(tmp_path, name):
+    """A closed-form method's committed record comes out again here: same data, same per-class accuracies."""
+    from pathlib import Path
+
+    from zslbench.records import read_record, record_path
+    from zslbench.sweep import make_specs, run_specs
+
+    committed = Path(__file__).resolve().parents[1] / "results"
+    spec = make_specs(["ridge_s2v"], [name], [0])[0]
+    old = read_record(record_path(committed, spec))
+    run_specs([spec], results_dir=tmp_path, progress=False)
+    new = read_record(record_path(tmp_path, spec))
+    assert new["status"] == "ok" and new["run_id"] == old["run_id"]
+    assert new["per_class"] == old["per_class"]
+    assert new["metrics"] == pytest.approx(old["metrics"], abs=1e-9)
