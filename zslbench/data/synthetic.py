@@ -130,8 +130,7 @@ def _class_sizes(rng: np.random.Generator, n_classes: int, n_images: int,
         raise ValueError(f"cannot spread a remainder of {diff} images over {n_classes} classes")
     if diff == 0:
         return sizes
-    order = np.argsort(-sizes, kind="stable")  # ties by class index, the same on every CPU
-    cut = sizes[order[abs(diff) - 1]]
+    cut = np.sort(sizes)[::-1][abs(diff) - 1]  # size of the last class that gets (or gives) an image
     above = np.flatnonzero(sizes > cut)
     n_tied = abs(diff) - above.size
     tied = np.flatnonzero(sizes == cut)
