@@ -5,7 +5,7 @@
 #
 # On 2 CPU cores the full `run --all` (every method, 3 synthetic datasets, 5 seeds) takes many hours:
 # an ICIS run takes ~3.5 minutes on synth-cub and ~30 on synth-sun (hidden 4096), the generative methods
-# 1-16 minutes at their fast presets (the committed records took 15.6 h of wall time). Re-running resumes:
+# 1-16 minutes at their fast presets (the committed records took 18.1 h of wall time). Re-running resumes:
 # runs already recorded are skipped, so this can be stopped and started again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
