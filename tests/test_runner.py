@@ -7,8 +7,8 @@ import pytest
 from zslbench.cli import main
 from zslbench.method import Method
 from zslbench.protocol import Setting
+from zslbench.data import dataset_layout_sha256
 from zslbench.records import RunSpec, iter_records, read_record, record_path, write_record
-from zslbench.runner import dataset_layout_sha256
 from zslbench.registry import METHODS
 from zslbench.sweep import make_specs, plan, run_specs
 

@@ -102,7 +102,8 @@ Generator v2 broke these ties with numpy's unstable ``argsort``, whose order amo
 the CPU's SIMD sort, so synth-cub and synth-sun could differ between machines. These are the choices of
 the machine every committed record was made on (synth-sun: reconstructed from the records' per-class
 accuracies and confirmed by re-making ridge S->V bit for bit; see results/README.md). Datasets not listed
-break ties by class index. synth-tiny and synth-awa2 have no tie.
+break ties by class index. synth-tiny and synth-awa2 have no tie. Kept outside :class:`SynthSpec` so that
+the specs' checksums, and with them every run id, stay as they were.
 """
 
 LAYOUT_SHA256: dict[str, str] = {

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -87,8 +88,6 @@ def spread_tolerances(records: Iterable[Mapping[str, Any]], metrics: Iterable[st
     """(method, dataset, metric) -> tolerance, for entries measured over several seeds: SPREAD_Z standard
     deviations of the difference between two n-seed means (sqrt(2 / n) x the seeds' sample std), never
     below ``default_tolerance``. Single-seed entries get none (their tolerance stays as it was)."""
-    import statistics
-
     metrics = tuple(metrics)
     per_seed: dict[Key, list[float]] = {}
     for rec in records:
