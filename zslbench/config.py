@@ -131,6 +131,11 @@ def _as_tuple(value: Any) -> tuple:
     return tuple(value) if isinstance(value, (list, tuple)) else (value,)
 
 
+def _list_or_raw(value: Any) -> Any:
+    """A TOML list as a tuple; anything else as it is (validation names it)."""
+    return tuple(value) if isinstance(value, list) else value
+
+
 def _all_or_int(value: Any) -> Any:
     """Sweep values of images_per_class / descriptor_dims: 0 means "all" (None); others kept to validate."""
     return None if value == 0 and not isinstance(value, bool) else value
@@ -185,7 +190,7 @@ def load_config(path: Path | str | None = None) -> Config:
             name=name,
             methods=_as_tuple(opts.get("methods", ())),
             datasets=_as_tuple(opts.get("datasets", ())),
-            seeds=_as_tuple(opts.get("seeds", suite.get("seeds", (0,)))),
+            seeds=_list_or_raw(opts.get("seeds", suite.get("seeds", (0,)))),
             seen_fraction=_as_tuple(opts.get("seen_fraction", (1.0,))),
             # TOML has no null: 0 means "all images" / "all dimensions" (as on the command line)
             images_per_class=tuple(_all_or_int(v) for v in _as_tuple(opts.get("images_per_class", (0,)))),
@@ -194,7 +199,7 @@ def load_config(path: Path | str | None = None) -> Config:
     trials = suite.get("trials", 1)
     return Config(
         path=where,
-        seeds=_as_tuple(suite.get("seeds", (0,))),
+        seeds=_list_or_raw(suite.get("seeds", (0,))),
         default_datasets=_as_tuple(suite.get("default_datasets", ())),
         datasets=datasets,
         methods=methods,
