@@ -201,15 +201,19 @@ def _descriptor_dims_problem(value: int | None, datasets: Sequence[str], args, c
     return None
 
 
-def _check_results_dir(results: Path, todo: Sequence[Any]) -> str | None:
-    """Why records cannot be written under ``results`` (None when they can); probes with a temp file."""
+def _check_results_dir(results: Path, specs: Sequence[Any], write: bool = True) -> str | None:
+    """Why records cannot be read or written under ``results`` (None when they can).
+
+    Every folder a record of ``specs`` would go to (or its nearest existing parent) must be readable and,
+    with ``write``, take a temporary file.
+    """
     import tempfile
 
     from zslbench.records import record_path
 
     if results.exists() and not results.is_dir():
         return f"--results {results}: is a file, not a folder"
-    folders = {results / "runs", results / "cache"} | {record_path(results, s).parent for s in todo}
+    folders = {results / "runs", results / "cache"} | {record_path(results, s).parent for s in specs}
     for folder in sorted(folders):
         probe_in = folder
         while not probe_in.exists() and probe_in != probe_in.parent:
@@ -219,8 +223,9 @@ def _check_results_dir(results: Path, todo: Sequence[Any]) -> str | None:
                 return f"--results {results}: {probe_in} is a file, not a folder"
             if not os.access(probe_in, os.R_OK | os.X_OK):
                 return f"--results {results}: cannot read {probe_in} (permission denied)"
-            with tempfile.TemporaryFile(dir=probe_in):
-                pass
+            if write:
+                with tempfile.TemporaryFile(dir=probe_in):
+                    pass
         except OSError as exc:
             return f"--results {results}: cannot write to {probe_in} ({exc.strerror or exc})"
     return None
@@ -284,6 +289,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         setting = Setting(seen_fraction=args.seen_fraction, images_per_class=args.images_per_class,
                           descriptor_dims=args.descriptor_dims)
         specs = make_specs(methods, datasets, args.seeds or config.seeds, setting=setting, **common)
+    problem = _check_results_dir(args.results, specs, write=not args.dry_run)
+    if problem:
+        print(f"zslbench run: error: {problem}", file=sys.stderr)
+        return 2
     p = plan(specs, args.results, args.overwrite)
     for line in p.unusable:
         print(f"warning: {line}; treated as missing (the run is made again)", file=sys.stderr)
@@ -293,10 +302,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         for spec in p.todo:
             print(f"  would run  {spec.run_id}  {spec.describe()}")
         return 0
-    problem = _check_results_dir(args.results, p.todo)
-    if problem:
-        print(f"zslbench run: error: {problem}", file=sys.stderr)
-        return 2
     broken = check_datasets(p.todo, data_root=data_root, embeddings_dir=args.embeddings_dir,
                             keep_loaded=args.jobs == 1 and args.backend == "loky" and not args.scheduler)
     for name, message in broken.items():
