@@ -234,14 +234,12 @@ def _check_results_dir(results: Path, specs: Sequence[Any], write: bool = True) 
 def cmd_run(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from zslbench.config import load_config
+    from zslbench.config import load_config, validate_config
     from zslbench.data.sources import resolve_data_root
     from zslbench.protocol import Setting
     from zslbench.records import RecordError, read_record, record_path
     from zslbench.registry import METHODS
     from zslbench.sweep import check_datasets, make_specs, plan, run_specs, sweep_specs
-
-    from zslbench.config import validate_config
 
     config = load_config(args.config)
     data_root = resolve_data_root(args.data_root)
@@ -323,9 +321,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             continue
         m = rec.get("metrics") or {}
         fmt = lambda k: f"{100 * m[k]:.1f}" if k in m else ""  # noqa: E731
-        status = rec["status"] if rec["status"] == "ok" else f"FAILED: {rec['error']['message'][:60]}"
+        error = (rec.get("error") or {}).get("message", "")
+        status = rec["status"] if rec["status"] == "ok" else f"FAILED: {str(error)[:60]}"
         rows.append([spec.method, spec.dataset_name, spec.seed, status, fmt("zsl_top1"), fmt("gzsl_h"),
-                     f"{rec['timing'].get('total_seconds', 0):.1f}"])
+                     f"{(rec.get('timing') or {}).get('total_seconds', 0):.1f}"])
     print(tabulate(rows, headers=["method", "dataset", "seed", "status", "ZSL top-1", "GZSL H", "seconds"]))
     failed = sum(1 for s in summaries if s["status"] != "ok")
     print(f"{len(summaries)} runs made in {wall:.1f} s, {failed} failed")
