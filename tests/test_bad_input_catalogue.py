@@ -232,7 +232,7 @@ CASES: list[Case] = [
          setup=lambda c: _toy(c, _zero_descriptor)),
     Case("features-all-zero", _toy_run(), 1, ("TOY", "features of every image are all zeros"),
          setup=lambda c: _toy(c, _zero_features)),
-    Case("res101-mat-without-labels", _toy_run(), 2, ("res101.mat", "has no 'labels'"),
+    Case("res101-mat-without-labels", _toy_run(), 2, ("res101.mat", "has no 'labels', and there is no res101_labels.mat"),
          setup=lambda c: _toy(c, _no_labels)),
     Case("res101-mat-and-npz", _toy_run(), 2, ("TOY", "ambiguous features 'res101'"),
          setup=lambda c: _npz_layout(c, also_mat=True)),

@@ -545,8 +545,7 @@ def resolve_files(
         if not candidates:
             others = [f for f in LABEL_FILES if (folder / f) != feat]
             raise DatasetError(
-                f"{feat}: has no 'labels' and {' nor '.join(others)} {'exist' if len(others) > 1 else 'exists'} "
-                f"in {folder} to take them from"
+                f"{feat}: has no 'labels', and there is no {' or '.join(others)} in {folder} to take them from"
             )
         with_labels = [c for c in candidates if "labels" in mat_keys(c)]
         if not with_labels:
