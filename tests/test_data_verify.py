@@ -78,7 +78,7 @@ def test_shared_folder_reports_missing_features_and_the_quirk(shared_data):
     assert not report.ok  # no features there: no dataset can be run
     cub = by_name["CUB"]
     assert cub.counts["images"] == 11788 and cub.counts["seen"] == 150 and cub.counts["unseen"] == 50
-    assert any("res101.mat: file not found" in p for p in cub.problems)
+    assert any("res101.mat: feature file not found" in p for p in cub.problems)
     assert any("train_loc overlaps test_seen_loc by 1173 images" in n for n in cub.notes)
     assert by_name["FLO"].counts["descriptor_dim"] == 1024
     # every count that could be read matches the published sizes

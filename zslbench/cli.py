@@ -14,6 +14,13 @@ from typing import Any, Sequence
 from zslbench.records import OVERWRITE_MODES
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line (the option and the problem), exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def _parse_value(text: str) -> Any:
     try:
         return json.loads(text)
@@ -25,7 +32,7 @@ def _parse_set(items: Sequence[str]) -> dict[str, Any]:
     out = {}
     for item in items or ():
         if "=" not in item:
-            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         out[key.strip()] = _parse_value(value)
     return out
@@ -36,11 +43,12 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
                    help="folder with xlsa17 datasets (<DIR>/<NAME>/res101.mat ...); default: $ZSLBENCH_DATA")
     p.add_argument("--embeddings-dir", type=Path, default=None,
                    help="folder of class-name embeddings ({NAME}_{wiki2vec,conceptnet}.npy)")
-    p.add_argument("--config", type=Path, default=None, help="benchmark.toml (default: the repository's)")
+    p.add_argument("--config", type=Path, default=None,
+                   help="benchmark.toml (default: ./benchmark.toml if present, else the installed default)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="zslbench", description=__doc__)
+    parser = _Parser(prog="zslbench", description=__doc__)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -53,8 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sweep", default=None,
                      help="run a named scarcity sweep of benchmark.toml (-m/-d/--seeds narrow it)")
     run.add_argument("--seen-fraction", type=float, default=1.0, help="share of seen classes used for training")
-    run.add_argument("--images-per-class", type=int, default=None, help="at most this many images per seen class")
-    run.add_argument("--descriptor-dims", type=int, default=None, help="keep this many descriptor dimensions")
+    run.add_argument("--images-per-class", type=int, default=None,
+                     help="at most this many images per seen class (0: all, as in benchmark.toml)")
+    run.add_argument("--descriptor-dims", type=int, default=None,
+                     help="keep this many descriptor dimensions (0: all, as in benchmark.toml)")
     run.add_argument("--descriptors", default=None,
                      help="descriptor id: att, original_att, sent, wiki2vec, conceptnet, or a .npy file "
                           "(keep custom files in the dataset or embeddings folder so records can find them again)")
@@ -109,68 +119,216 @@ def _datasets_for(args, config) -> list[str]:
     return list(config.default_datasets)
 
 
+def _unique(values: Sequence[Any] | None) -> list[Any] | None:
+    """The values in order without repeats (``--seeds 0 0`` runs seed 0 once)."""
+    return None if values is None else list(dict.fromkeys(values))
+
+
+def _device_problem(device: str) -> str | None:
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        return f"--device {device!r}: not a torch device (use cpu, cuda or cuda:N)"
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        return f"--device {device!r}: CUDA is not available on this machine (use --device cpu)"
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        return f"--device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+    if dev.type not in ("cpu", "cuda", "mps"):
+        return f"--device {device!r}: unsupported device type {dev.type!r} (use cpu or cuda:N)"
+    return None
+
+
+def _run_problems(args: argparse.Namespace, methods: Sequence[str], overrides: dict[str, Any],
+                  config: Any) -> list[str]:
+    """Every invalid command-line value of ``run`` (one line each), checked before anything is planned."""
+    import math
+
+    from zslbench.config import seeds_problem
+    from zslbench.method import hparam_problems
+    from zslbench.registry import METHODS
+    from zslbench.sweep import threads_problem
+
+    problems = []
+    if args.seeds is not None:
+        problem = seeds_problem(args.seeds)
+        if problem:
+            problems.append(f"--seeds {problem}")
+    f = args.seen_fraction
+    if not (math.isfinite(f) and 0 < f <= 1):
+        problems.append(f"--seen-fraction must be in (0, 1] (a share of the seen classes), got {f}")
+    for opt, value in (("--images-per-class", args.images_per_class), ("--descriptor-dims", args.descriptor_dims)):
+        if value is not None and value < 0:
+            problems.append(f"{opt} must be >= 0 (0: all), got {value}")
+    if args.trials is not None and args.trials < 1:
+        problems.append(f"--trials must be >= 1 (1: the defaults only), got {args.trials}")
+    if args.jobs < 1:
+        problems.append(f"--jobs must be >= 1, got {args.jobs}")
+    for key, value in overrides.items():
+        having = [m for m in methods if key in METHODS.get(m).space]
+        if not having:
+            problems.append(f"--set {key}: no selected method has that hyper-parameter")
+        for m in having:
+            problems += [f"--set {key}={value!r}: {p}" for p in hparam_problems(m, METHODS.get(m).space,
+                                                                                 {key: value})]
+    if args.preset is not None:
+        lacking = [m for m in methods if args.preset not in METHODS.get(m).presets]
+        if lacking:
+            problems.append(f"--preset {args.preset!r}: not a preset of {', '.join(lacking)} "
+                            f"(presets: {', '.join(sorted({p for m in methods for p in METHODS.get(m).presets})) or 'none'})")
+    problem = _device_problem(args.device)
+    if problem:
+        problems.append(problem)
+    problem = threads_problem()
+    if problem:
+        problems.append(problem)
+    return problems
+
+
+def _descriptor_dims_problem(value: int | None, datasets: Sequence[str], args, config, data_root) -> str | None:
+    """--descriptor-dims beyond a dataset's descriptors would change nothing but the run id."""
+    from zslbench.data.sources import descriptor_dim
+
+    if value is None:
+        return None
+    for d in datasets:
+        dc = config.dataset(d)
+        dims = descriptor_dim(d, data_root=data_root, features=args.features or dc.features,
+                              descriptors=args.descriptors or dc.descriptors, embeddings_dir=args.embeddings_dir)
+        if value > dims:
+            return f"--descriptor-dims {value}: {d} has only {dims} descriptor dimensions"
+    return None
+
+
+def _check_results_dir(results: Path, specs: Sequence[Any], write: bool = True) -> str | None:
+    """Why records cannot be read or written under ``results`` (None when they can).
+
+    Every folder a record of ``specs`` would go to (or its nearest existing parent) must be readable and,
+    with ``write``, take a temporary file.
+    """
+    import tempfile
+
+    from zslbench.records import record_path
+
+    if results.exists() and not results.is_dir():
+        return f"--results {results}: is a file, not a folder"
+    folders = {results / "runs", results / "cache"} | {record_path(results, s).parent for s in specs}
+    for folder in sorted(folders):
+        probe_in = folder
+        while not probe_in.exists() and probe_in != probe_in.parent:
+            probe_in = probe_in.parent
+        try:
+            if not probe_in.is_dir():
+                return f"--results {results}: {probe_in} is a file, not a folder"
+            if not os.access(probe_in, os.R_OK | os.X_OK):
+                return f"--results {results}: cannot read {probe_in} (permission denied)"
+            if write:
+                with tempfile.TemporaryFile(dir=probe_in):
+                    pass
+        except OSError as exc:
+            return f"--results {results}: cannot write to {probe_in} ({exc.strerror or exc})"
+    return None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from zslbench.config import load_config
+    from zslbench.config import load_config, validate_config
     from zslbench.data.sources import resolve_data_root
     from zslbench.protocol import Setting
-    from zslbench.records import read_record, record_path
+    from zslbench.records import RecordError, read_record, record_path
     from zslbench.registry import METHODS
-    from zslbench.sweep import make_specs, plan, run_specs, sweep_specs
+    from zslbench.sweep import check_datasets, make_specs, plan, run_specs, sweep_specs
 
     config = load_config(args.config)
     data_root = resolve_data_root(args.data_root)
+    problems = validate_config(config, data_root)
+    if problems:
+        for p in problems:
+            print(f"zslbench run: error: {p}", file=sys.stderr)
+        return 2
     overrides = _parse_set(args.set)
+    args.methods, args.datasets, args.seeds = _unique(args.methods), _unique(args.datasets), _unique(args.seeds)
+    for opt in ("images_per_class", "descriptor_dims"):
+        if getattr(args, opt) == 0:  # 0 means "all", as in benchmark.toml's sweeps
+            setattr(args, opt, None)
     common = dict(procedure=args.procedure, preset=args.preset, hparams_overrides=overrides,
                   test_params=args.test_params, trials=args.trials, objective=args.objective,
                   descriptors=args.descriptors, features=args.features, config=config, data_root=data_root,
                   embeddings_dir=args.embeddings_dir)
     if args.sweep:
-        specs = sweep_specs(args.sweep, methods=args.methods, datasets=args.datasets, seeds=args.seeds, **common)
+        if args.sweep not in config.sweeps:
+            raise KeyError(f"--sweep {args.sweep!r}: no such sweep in {config.path} (sweeps: {sorted(config.sweeps)})")
+        sweep = config.sweeps[args.sweep]
+        methods, datasets = args.methods or list(sweep.methods), args.datasets or list(sweep.datasets)
+        dims = [v for v in sweep.descriptor_dims if v is not None]
     else:
         if not (args.all or args.methods):
-            print("zslbench run: give --all, -m/--methods or --sweep", file=sys.stderr)
+            print("zslbench run: error: give --all, -m/--methods or --sweep", file=sys.stderr)
             return 2
         methods = args.methods or [m for m in METHODS.names() if m not in config.exclude_from_all]
-        for m in methods:
-            METHODS.get(m)  # unknown names fail here with "did you mean"
-        for key in overrides:
-            if not any(key in METHODS.get(m).space for m in methods):
-                print(f"zslbench run: --set {key}: no selected method has that hyper-parameter", file=sys.stderr)
-                return 2
-        datasets = _datasets_for(args, config)
+        datasets = None
+        dims = [args.descriptor_dims] if args.descriptor_dims is not None else []
+    for m in methods:
+        METHODS.get(m)  # unknown names fail here with "did you mean"
+    problems = _run_problems(args, methods, overrides, config)
+    if not problems and dims:
+        datasets = datasets or _datasets_for(args, config)
+        problems = [p for p in [_descriptor_dims_problem(max(dims), datasets, args, config, data_root)] if p]
+    if problems:
+        for p in problems:
+            print(f"zslbench run: error: {p}", file=sys.stderr)
+        return 2
+    if args.sweep:
+        specs = sweep_specs(args.sweep, methods=args.methods, datasets=args.datasets, seeds=args.seeds, **common)
+    else:
+        datasets = datasets or _datasets_for(args, config)
         setting = Setting(seen_fraction=args.seen_fraction, images_per_class=args.images_per_class,
                           descriptor_dims=args.descriptor_dims)
         specs = make_specs(methods, datasets, args.seeds or config.seeds, setting=setting, **common)
+    problem = _check_results_dir(args.results, specs, write=not args.dry_run)
+    if problem:
+        print(f"zslbench run: error: {problem}", file=sys.stderr)
+        return 2
     p = plan(specs, args.results, args.overwrite)
+    for line in p.unusable:
+        print(f"warning: {line}; treated as missing (the run is made again)", file=sys.stderr)
     print(f"{len(specs)} runs planned: {len(p.todo)} to run, {len(p.skipped)} already done "
           f"(--overwrite {args.overwrite}); results in {args.results}/runs")
     if args.dry_run:
         for spec in p.todo:
             print(f"  would run  {spec.run_id}  {spec.describe()}")
         return 0
+    broken = check_datasets(p.todo, data_root=data_root, embeddings_dir=args.embeddings_dir,
+                            keep_loaded=args.jobs == 1 and args.backend == "loky" and not args.scheduler)
+    for name, message in broken.items():
+        n = sum(1 for spec in p.todo if spec.dataset_name == name)
+        print(f"zslbench run: error: {message} ({n} run(s) of {name} not made)", file=sys.stderr)
+    todo = [spec for spec in p.todo if spec.dataset_name not in broken]
     started = time.perf_counter()
-    summaries = run_specs(p.todo, results_dir=args.results, data_root=data_root, jobs=args.jobs,
+    summaries = run_specs(todo, results_dir=args.results, data_root=data_root, jobs=args.jobs,
                           overwrite=args.overwrite, device=args.device, backend=args.backend,
                           scheduler=args.scheduler, embeddings_dir=args.embeddings_dir)
     wall = time.perf_counter() - started
     rows = []
-    for spec in specs:
+    for spec in {s.run_id: s for s in specs}.values():
         path = record_path(args.results, spec)
-        if not path.exists():
+        try:
+            rec = read_record(path)
+        except RecordError:
             rows.append([spec.method, spec.dataset_name, spec.seed, "missing", "", "", ""])
             continue
-        rec = read_record(path)
         m = rec.get("metrics") or {}
         fmt = lambda k: f"{100 * m[k]:.1f}" if k in m else ""  # noqa: E731
-        status = rec["status"] if rec["status"] == "ok" else f"FAILED: {rec['error']['message'][:60]}"
+        error = (rec.get("error") or {}).get("message", "")
+        status = rec["status"] if rec["status"] == "ok" else f"FAILED: {str(error)[:60]}"
         rows.append([spec.method, spec.dataset_name, spec.seed, status, fmt("zsl_top1"), fmt("gzsl_h"),
-                     f"{rec['timing'].get('total_seconds', 0):.1f}"])
+                     f"{(rec.get('timing') or {}).get('total_seconds', 0):.1f}"])
     print(tabulate(rows, headers=["method", "dataset", "seed", "status", "ZSL top-1", "GZSL H", "seconds"]))
     failed = sum(1 for s in summaries if s["status"] != "ok")
     print(f"{len(summaries)} runs made in {wall:.1f} s, {failed} failed")
-    return 1 if failed else 0
+    return 1 if failed or broken else 0
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -200,12 +358,14 @@ def cmd_ls(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from zslbench.config import ConfigError, load_config, validate_config
 
+    from zslbench.data.sources import resolve_data_root
+
     try:
         config = load_config(args.config_path)
     except ConfigError as exc:
         print(f"invalid: {exc}", file=sys.stderr)
         return 1
-    problems = validate_config(config)
+    problems = validate_config(config, resolve_data_root(None))
     for p in problems:
         print(f"invalid: {p}", file=sys.stderr)
     if not problems:
@@ -227,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished runs are recorded; re-run the same command to resume", file=sys.stderr)
         return 130
-    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, KeyError, OSError, RuntimeError) as exc:
         # Known user-facing errors (bad names, bad files, bad config) get one clear line, no traceback.
         if args.verbose:
             raise

@@ -66,6 +66,38 @@ class Param:
             value = rng.uniform(self.low, self.high)
         return int(round(value)) if self.integer else float(value)
 
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` cannot be this parameter's value (None when it can).
+
+        The type follows the default (bool, int, float (an int is accepted), str; a None default
+        accepts anything); a string with ``choices`` must be one of them. Numbers must be finite, and
+        the declared space bounds their sign: ``low > 0`` means positive, a non-negative ``low`` or
+        default means non-negative. (Search ranges are not limits: a preset may go beyond them.)
+        """
+        d = self.default
+        if d is None:
+            return None
+        if isinstance(d, bool):
+            return None if isinstance(value, bool) else f"expects true or false, got {value!r}"
+        if isinstance(d, str):
+            if not isinstance(value, str):
+                return f"expects a string, got {value!r}"
+            if self.choices is not None and value not in self.choices:
+                return f"must be one of {list(self.choices)}, got {value!r}"
+            return None
+        if isinstance(d, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return f"expects a number, got {value!r}"
+            if (isinstance(d, int) or self.integer) and not isinstance(value, int):
+                return f"expects an integer, got {value!r}"
+            if not math.isfinite(value):
+                return f"must be finite, got {value!r}"
+            if self.low is not None and self.low > 0 and value <= 0:
+                return f"must be > 0, got {value!r}"
+            if ((self.low is not None and self.low >= 0) or (self.low is None and d >= 0)) and value < 0:
+                return f"must be >= 0, got {value!r}"
+        return None
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"default": self.default}
         if self.choices is not None:
@@ -73,6 +105,19 @@ class Param:
         if self.low is not None:
             out.update(low=self.low, high=self.high, log=self.log, integer=self.integer)
         return out
+
+
+def hparam_problems(method: str, space: Mapping[str, Param], hparams: Mapping[str, Any]) -> list[str]:
+    """One line per unknown name or invalid value in ``hparams`` for a method's space (empty: valid)."""
+    out = []
+    for key, value in hparams.items():
+        if key not in space:
+            out.append(f"{method}: unknown hyper-parameter {key!r} (known: {', '.join(sorted(space))})")
+            continue
+        problem = space[key].problem(value)
+        if problem:
+            out.append(f"{method}: hyper-parameter {key} {problem}")
+    return out
 
 
 def name_seed(name: str) -> int:

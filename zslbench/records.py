@@ -133,15 +133,33 @@ def write_record(path: Path, record: Mapping[str, Any]) -> None:
     write_atomically(path, text.encode())
 
 
+def record_problem(record: Any) -> str | None:
+    """Why a parsed record cannot be used (as done, as failed, or in a table), or None when it can."""
+    if not isinstance(record, Mapping):
+        return f"is not a JSON object (found {type(record).__name__})"
+    if record.get("schema_version") != SCHEMA_VERSION:
+        return f"has schema_version {record.get('schema_version')!r}, this version reads {SCHEMA_VERSION}"
+    for key in ("run_id", "status", "spec"):
+        if key not in record:
+            return f"is not a zslbench record (no {key!r})"
+    if not isinstance(record["spec"], Mapping):
+        return "'spec' is not an object"
+    if record["status"] not in ("ok", "failed"):
+        return f"has status {record['status']!r} (expected 'ok' or 'failed')"
+    if record["status"] == "ok" and not (isinstance(record.get("metrics"), Mapping) and record["metrics"]):
+        return "is 'ok' but has no metrics"
+    return None
+
+
 def read_record(path: Path) -> dict[str, Any]:
     """Load and sanity-check one record; :class:`RecordError` names the file and the problem."""
     try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        record = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RecordError(f"{path}: not a readable JSON record ({exc})") from exc
-    for key in ("schema_version", "run_id", "status", "spec"):
-        if key not in record:
-            raise RecordError(f"{path}: not a zslbench record (no {key!r})")
+    problem = record_problem(record)
+    if problem:
+        raise RecordError(f"{path}: {problem}")
     return record
 
 
@@ -151,14 +169,30 @@ def iter_records(results_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
         yield path, read_record(path)
 
 
+def record_state(path: Path) -> tuple[str, str | None]:
+    """("missing" | "ok" | "failed" | "unusable", the problem of an unusable record or None)."""
+    try:
+        if not path.exists():
+            return "missing", None
+    except OSError as exc:
+        return "unusable", f"{path}: cannot be read ({exc.strerror or exc})"
+    try:
+        return read_record(path)["status"], None
+    except RecordError as exc:
+        return "unusable", str(exc)
+
+
 def should_run(path: Path, overwrite: str) -> bool:
-    """Whether a run must (re)run given its record path and the overwrite mode."""
+    """Whether a run must (re)run given its record path and the overwrite mode.
+
+    A record that cannot be used (unreadable, another schema, not finished, ``ok`` without metrics) is
+    treated as missing: the run is made again and its record replaced.
+    """
     if overwrite not in OVERWRITE_MODES:
         raise ValueError(f"--overwrite must be one of {OVERWRITE_MODES}, got {overwrite!r}")
-    if overwrite == "always" or not path.exists():
+    if overwrite == "always":
         return True
-    try:
-        status = read_record(path)["status"]
-    except RecordError:
-        return True  # an unreadable record is treated as missing
-    return overwrite == "failed" and status != "ok"
+    state, _ = record_state(path)
+    if state in ("missing", "unusable"):
+        return True
+    return overwrite == "failed" and state != "ok"

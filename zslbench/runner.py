@@ -378,7 +378,9 @@ def run(
                     "re-plan the sweep"
                 )
             layout = dataset_layout_sha256(ds)
-            record.update(execute(spec, ds, device=device, cache_dir=cache_dir))
+            result = execute(spec, ds, device=device, cache_dir=cache_dir)
+            _check_metric_ranges({"run_id": spec.run_id, **result})  # a bad metric fails this run only
+            record.update(result)
             record["status"] = "ok"
         except Exception as exc:  # one failed run must not stop a sweep: record it
             log.error("%s failed: %s", spec.describe(), exc)
@@ -390,7 +392,6 @@ def run(
     timing.update(cpu_context(time.process_time() - cpu_started))
     record["provenance"] = {**provenance_static(), "device": device, "dataset_layout_sha256": layout,
                             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    _check_metric_ranges(record)
     write_record(record_path(results_dir, spec), record)
     return record
 
@@ -411,6 +412,9 @@ def cpu_context(cpu_seconds: float) -> dict[str, Any]:
 
 
 def _check_metric_ranges(record: dict[str, Any]) -> None:
+    """Raise ValueError when a metric (other than cs_gamma) is not a finite number in [0, 1]."""
     for key, value in (record.get("metrics") or {}).items():
-        if key != "cs_gamma" and not (0.0 <= value <= 1.0):
-            raise AssertionError(f"metric {key} = {value} outside [0, 1] in run {record['run_id']}")
+        if key == "cs_gamma":
+            continue
+        if not isinstance(value, (int, float)) or not (0.0 <= value <= 1.0):
+            raise ValueError(f"metric {key} = {value!r} outside [0, 1] in run {record['run_id']}")

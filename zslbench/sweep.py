@@ -12,13 +12,13 @@ import logging
 import os
 import signal
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from zslbench.config import Config, load_config
 from zslbench.protocol import Setting
-from zslbench.records import RunSpec, record_path, should_run
+from zslbench.records import RunSpec, record_path, record_state, should_run
 
 log = logging.getLogger(__name__)
 
@@ -120,17 +120,27 @@ def sweep_specs(
 class Plan:
     todo: list[RunSpec]
     skipped: list[RunSpec]
+    unusable: list[str] = field(default_factory=list)
+    """One line per existing record that cannot be used (named, with the problem); its run is in ``todo``."""
 
 
 def plan(specs: Iterable[RunSpec], results_dir: Path, overwrite: str = "missing") -> Plan:
-    """Split specs into those to run and those whose record already satisfies ``overwrite``."""
-    todo, skipped, seen_ids = [], [], set()
+    """Split specs into those to run and those whose record already satisfies ``overwrite``.
+
+    Duplicate specs are planned once. An unusable record (see :func:`zslbench.records.record_state`)
+    counts as missing and is listed in ``unusable``.
+    """
+    todo, skipped, unusable, seen_ids = [], [], [], set()
     for spec in specs:
         if spec.run_id in seen_ids:
             continue
         seen_ids.add(spec.run_id)
-        (todo if should_run(record_path(results_dir, spec), overwrite) else skipped).append(spec)
-    return Plan(todo, skipped)
+        path = record_path(results_dir, spec)
+        state, problem = record_state(path)
+        if problem:
+            unusable.append(problem)
+        (todo if should_run(path, overwrite) else skipped).append(spec)
+    return Plan(todo, skipped, unusable)
 
 
 def remove_stale_temp_files(results_dir: Path, older_than: float = 60.0) -> int:
@@ -154,9 +164,55 @@ def threads_per_job(jobs: int) -> int:
     ``ZSLBENCH_THREADS`` overrides. Oversubscribing is the expensive mistake: small-batch training with
     more threads than free cores measured several times slower than with one.
     """
-    if os.environ.get("ZSLBENCH_THREADS"):
-        return max(1, int(os.environ["ZSLBENCH_THREADS"]))
+    problem = threads_problem()
+    if problem:
+        raise ValueError(problem)
+    if os.environ.get("ZSLBENCH_THREADS", "").strip():
+        return int(os.environ["ZSLBENCH_THREADS"])
     return max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+
+def threads_problem() -> str | None:
+    """Why ``$ZSLBENCH_THREADS`` is unusable (None when unset or a positive integer)."""
+    value = os.environ.get("ZSLBENCH_THREADS", "").strip()
+    if not value:
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    return None if n >= 1 else f"ZSLBENCH_THREADS={value!r}: must be a positive integer (torch threads per run)"
+
+
+def check_datasets(
+    specs: Sequence[RunSpec],
+    *,
+    data_root: Path | None = None,
+    embeddings_dir: Path | None = None,
+    keep_loaded: bool = True,
+) -> dict[str, str]:
+    """Load every dataset the specs use, once; dataset name -> the error of each one that fails.
+
+    A broken dataset then costs one line, not one failed record per method and seed. With
+    ``keep_loaded`` the datasets stay in this process's cache for the runs made here.
+    """
+    from zslbench.data.sources import clear_cache, load_dataset
+
+    broken: dict[str, str] = {}
+    done: set[tuple[str, str, str]] = set()
+    for spec in specs:
+        key = (spec.dataset_name, str(spec.dataset["feature_id"]), str(spec.dataset["descriptor_id"]))
+        if key in done or spec.dataset_name in broken:
+            continue
+        done.add(key)
+        try:
+            load_dataset(key[0], data_root=data_root, features=key[1], descriptors=key[2],
+                         embeddings_dir=embeddings_dir)
+        except (ValueError, OSError) as exc:
+            broken[spec.dataset_name] = str(exc)
+    if not keep_loaded:
+        clear_cache()
+    return broken
 
 
 def _run_one(spec: RunSpec, results_dir: str, data_root: str | None, device: str, cache_dir: str | None,

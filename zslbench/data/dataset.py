@@ -111,6 +111,12 @@ class Dataset:
             )
         if not np.isfinite(A).all():
             raise DatasetError(f"{where}: descriptors contain NaN or inf")
+        zero_rows = np.flatnonzero(~A.any(axis=1)) if A.ndim == 2 else np.empty(0, int)
+        if zero_rows.size:
+            raise DatasetError(
+                f"{where}: the descriptor of class {self.class_names[int(zero_rows[0])]!r} is all zeros "
+                f"({zero_rows.size} class(es)); a class needs a descriptor to be told apart"
+            )
         bad_rows = ~np.isfinite(X).all(axis=1)
         if bad_rows.any():
             raise DatasetError(
@@ -136,10 +142,23 @@ class Dataset:
         leaked = np.intersect1d(self.splits["trainval"], self.splits["test_unseen"])
         if leaked.size:
             raise DatasetError(f"{where}: {leaked.size} test-unseen images are also in trainval")
+        train_cls, val_cls = np.unique(y[self.splits["train"]]), np.unique(y[self.splits["val"]])
+        both = np.intersect1d(train_cls, val_cls)
+        if both.size:
+            raise DatasetError(
+                f"{where}: train_loc and val_loc share {both.size} class(es) (e.g. "
+                f"{self.class_names[int(both[0])]!r}); the validation split needs disjoint val-seen and "
+                "val-unseen classes"
+            )
         counts = np.bincount(y, minlength=A.shape[0])
         empty = np.flatnonzero(counts[np.concatenate([seen, unseen])] == 0)
         if empty.size:
             raise DatasetError(f"{where}: class {self.class_names[int(empty[0])]!r} has no images")
+        nonzero = X.any(axis=1)
+        dead = np.flatnonzero((np.bincount(y, weights=nonzero, minlength=A.shape[0]) == 0) & (counts > 0))
+        if dead.size:
+            what = "every image" if not nonzero.any() else f"every image of class {self.class_names[int(dead[0])]!r}"
+            raise DatasetError(f"{where}: the features of {what} are all zeros ({dead.size} class(es))")
         unused = np.setdiff1d(np.arange(A.shape[0]), np.concatenate([seen, unseen]))
         if unused.size:
             raise DatasetError(

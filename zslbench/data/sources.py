@@ -141,6 +141,34 @@ def dataset_identity(
     return files.identity()
 
 
+def descriptor_dim(
+    name: str,
+    *,
+    data_root: str | os.PathLike[str] | None = None,
+    features: str = "res101",
+    descriptors: str = "att",
+    embeddings_dir: str | os.PathLike[str] | None = None,
+) -> int:
+    """Dimensions of a dataset's descriptors, read without loading its features."""
+    import numpy as np
+
+    if name in SYNTHETIC:
+        _check_synthetic_choices(name, features, descriptors)
+        return int(SYNTHETIC[name].att_dim)
+    files = dataset_files(name, data_root=data_root, features=features, descriptors=descriptors,
+                          embeddings_dir=embeddings_dir)
+    if files.descriptor_key is not None:
+        from zslbench.data.xlsa17 import read_mat
+
+        arr = np.asarray(read_mat(files.descriptors, [files.descriptor_key])[files.descriptor_key])
+        return int(arr.shape[0]) if arr.ndim == 2 else 0
+    try:
+        arr = np.load(files.descriptors, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:
+        raise DatasetError(f"{files.descriptors}: unreadable embedding file ({type(exc).__name__}: {exc})") from None
+    return int(arr.shape[1]) if arr.ndim == 2 else 0
+
+
 def load_dataset(
     name: str,
     *,

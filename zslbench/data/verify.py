@@ -21,8 +21,12 @@ from zslbench.data.dataset import Dataset, DatasetError, DatasetIdentity
 from zslbench.data.embeddings import EMBEDDINGS_FOLDER, load_embedding_matrix, read_class_names
 from zslbench.data.xlsa17 import (
     EXPECTED,
+    FEATURE_SUFFIXES,
+    LABEL_FILES,
     LOC_KEYS,
     SPLITS_FILE,
+    mat_keys,
+    resolve_files,
     read_att_splits,
     read_features,
     read_labels,
@@ -216,13 +220,20 @@ def check_folder(folder: Path, *, embeddings_dir: Path | None = None, features: 
                 "takes validation images from trainval_loc only)"
             )
 
-    # 2. labels: from res101.mat, else res101_labels.mat
-    labels_file = next((folder / f for f in ("res101.mat", "res101_labels.mat") if check.files[f]), None)
+    # 2. the files a run would read, found by the resolver `run` uses; then the labels
+    files = None
+    try:
+        files = resolve_files(folder, name=name, features="res101", descriptors="att")
+    except DatasetError as exc:
+        check.problems.append(str(exc))
+    if files is not None:
+        labels_file: Path | None = files.labels or files.features
+    else:  # no usable feature file: still count what the labels say
+        labels_file = next((folder / f for f in LABEL_FILES if (folder / f).is_file()
+                            and _has_labels(folder / f)), None)
     labels = None
     if labels_file is None:
-        check.problems.append(f"{folder / 'res101.mat'}: file not found (image features and labels)")
-        n_min = splits.max_index + 1
-        check.notes.append(f"the split file indexes at least {n_min} images")
+        check.notes.append(f"the split file indexes at least {splits.max_index + 1} images")
     else:
         try:
             labels = read_labels(labels_file, splits.n_classes)
@@ -234,34 +245,36 @@ def check_folder(folder: Path, *, embeddings_dir: Path | None = None, features: 
         except DatasetError as exc:
             check.problems.append(str(exc))
             labels = None
-        if labels_file.name != "res101.mat":
-            check.problems.append(f"{folder / 'res101.mat'}: file not found (image features)")
 
-    # 3. features
-    if labels is not None:
-        for feat_name in ("res101.mat", "res101_finetuned.mat"):
-            path = folder / feat_name
-            if not path.is_file() or not features:
-                continue
+    # 3. features: the resolved res101 file, and res101_finetuned when there is one
+    if labels is not None and files is not None and features:
+        feature_files = [(files.features, None)]
+        if any((folder / f"res101_finetuned{sfx}").is_file() for sfx in FEATURE_SUFFIXES):
             try:
-                if feat_name != "res101.mat":
-                    own = read_labels(path, splits.n_classes)
+                ft = resolve_files(folder, name=name, features="res101_finetuned", descriptors="att")
+                feature_files.append((ft.features, ft.labels or ft.features))
+            except DatasetError as exc:
+                check.problems.append(str(exc))
+        for path, own_labels in feature_files:
+            try:
+                if own_labels is not None and own_labels != labels_file:
+                    own = read_labels(own_labels, splits.n_classes)
                     if not np.array_equal(own, labels):
-                        raise DatasetError(f"{path}: its labels differ from {labels_file.name}'s (another image order?)")
+                        raise DatasetError(f"{own_labels}: its labels differ from {labels_file.name}'s (another image order?)")
                 X = read_features(path, n_expected=labels.size)
-                if feat_name == "res101.mat":
+                if own_labels is None:
                     check.counts["feature_dim"] = int(X.shape[1])
                     Dataset(
                         features=X, labels=labels, descriptors=splits.att, class_names=splits.class_names,
                         splits=dict(splits.locs), identity=_identity(name),
                         source=str(folder),
                     ).validate()
-                check.loaded.append(f"features ({feat_name}, {X.shape[0]} x {X.shape[1]})")
+                check.loaded.append(f"features ({path.name}, {X.shape[0]} x {X.shape[1]})")
                 del X
             except DatasetError as exc:
                 check.problems.append(str(exc))
-        if not features and check.files["res101.mat"]:
-            check.notes.append("features not read (--no-features)")
+    if not features and files is not None:
+        check.notes.append("features not read (--no-features)")
 
     # 4. other descriptors
     if check.files["sent_splits.mat"]:
@@ -294,6 +307,13 @@ def check_folder(folder: Path, *, embeddings_dir: Path | None = None, features: 
             if got is not None and got != want:
                 check.problems.append(f"{name}: {key} is {got}, the published PS v2.0 value is {want}")
     return check
+
+
+def _has_labels(path: Path) -> bool:
+    try:
+        return "labels" in mat_keys(path)
+    except DatasetError:
+        return True  # let reading it report the problem
 
 
 def _identity(name: str) -> DatasetIdentity:

@@ -533,6 +533,8 @@ def resolve_files(
     name = name or folder.name
     if not folder.is_dir():
         raise DatasetError(f"{folder}: dataset folder not found")
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise DatasetError(f"{folder}: cannot read the dataset folder (permission denied)")
     splits = folder / SPLITS_FILE
     if not splits.is_file():
         raise DatasetError(f"{splits}: file not found (every xlsa17 dataset folder has {SPLITS_FILE})")
@@ -541,11 +543,18 @@ def resolve_files(
     if not feature_file_has_labels(feat):
         candidates = [folder / f for f in LABEL_FILES if (folder / f) != feat and (folder / f).is_file()]
         if not candidates:
+            others = [f for f in LABEL_FILES if (folder / f) != feat]
             raise DatasetError(
-                f"{feat}: has no labels and neither {' nor '.join(LABEL_FILES)} exists in {folder} to take "
-                "them from"
+                f"{feat}: has no 'labels', and there is no {' or '.join(others)} in {folder} to take them from"
             )
-        labels = candidates[0]
+        with_labels = [c for c in candidates if "labels" in mat_keys(c)]
+        if not with_labels:
+            first = candidates[0]
+            raise DatasetError(
+                f"{first}: has no 'labels' (the file has: {', '.join(sorted(mat_keys(first))) or 'nothing'}), "
+                f"and {feat.name} has none either"
+            )
+        labels = with_labels[0]
     if descriptors in MAT_DESCRIPTORS:
         fname, key = MAT_DESCRIPTORS[descriptors]
         desc_path: Path = folder / fname
@@ -790,6 +799,14 @@ def check_split_labels(splits: AttSplits, labels: np.ndarray, labels_file: Path)
         raise DatasetError(
             f"{splits.path}: seen classes (of trainval_loc) and unseen classes (of test_unseen_loc) overlap "
             f"in {both.size} class(es), e.g. {splits.class_names[int(both[0])]!r}"
+        )
+    train_cls, val_cls = np.unique(labels[splits.locs["train"]]), np.unique(labels[splits.locs["val"]])
+    shared = np.intersect1d(train_cls, val_cls)
+    if shared.size:
+        raise DatasetError(
+            f"{splits.path}: 'train_loc' and 'val_loc' share {shared.size} class(es), e.g. "
+            f"{splits.class_names[int(shared[0])]!r}; the validation split needs disjoint val-seen and "
+            "val-unseen classes"
         )
     counts = np.bincount(labels, minlength=splits.n_classes)
     empty = np.flatnonzero(counts == 0)

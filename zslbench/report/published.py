@@ -25,7 +25,11 @@ FULL_SEEN_CLASSES: dict[str, int] = {"CUB": 150, "AWA2": 40, "SUN": 645, "AWA1":
 
 
 def default_published_path() -> Path:
-    """``results/published/published.csv`` of the source checkout this package runs from."""
+    """The copy shipped in the package (a built wheel), else ``results/published/published.csv`` of the
+    checkout this package runs from (an editable install)."""
+    packaged = Path(__file__).resolve().parents[1] / "defaults" / "published.csv"
+    if packaged.is_file():
+        return packaged
     return Path(__file__).resolve().parents[2] / "results" / "published" / "published.csv"
 
 

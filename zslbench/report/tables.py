@@ -218,7 +218,7 @@ def row_labels(keys: Iterable[RowKey]) -> dict[RowKey, str]:
                 label += f" [{key[2]}]"
             if differing:
                 hp = parsed[key]
-                label += " (" + ", ".join(f"{n}={hp.get(n)}" for n in differing) + ")"
+                label += " (" + ", ".join(f"{n}={hp[n]}" if n in hp else f"{n}=default" for n in differing) + ")"
             labels[key] = label
     return labels
 
