@@ -74,6 +74,7 @@ from zslbench.data.class_graph import (
     wordnet_hierarchy,
 )
 from zslbench.method import ClassifierInjection, Param, TrainView
+from zslbench.progress import epoch_done
 from zslbench.registry import register_method
 
 log = logging.getLogger(__name__)
@@ -205,6 +206,7 @@ class _GraphInjection(ClassifierInjection):
                 loss.backward()
                 opt.step()
                 self.loss_history_.append(float(loss.detach()))
+                epoch_done(self.name, len(self.loss_history_), int(self.epochs), loss=self.loss_history_[-1])
             net.eval()
             with torch.no_grad():
                 out = F.normalize(net(), dim=1)[torch.as_tensor(np.asarray(view.unseen), device=device)]

@@ -4,8 +4,8 @@ This module registers no method. It holds what the generative families have in c
 
 - seeding torch from the ``rng`` handed to ``fit`` (so a fit is deterministic for a seed, without
   touching the caller's global torch RNG state);
-- a progress helper: a tqdm bar over epochs that hides itself when stderr is not a terminal or when the
-  environment sets ``ZSLBENCH_PROGRESS=0``;
+- a progress helper over epochs (:mod:`zslbench.progress`: a bar on a terminal, log lines otherwise,
+  silent with ``ZSLBENCH_PROGRESS=0``);
 - MinMax feature scaling fitted on the view's own training features;
 - the final softmax classifiers trained on real seen + synthetic unseen samples (GZSL) and on synthetic
   unseen samples only (ZSL), and the rule that picks one of them in ``scores``.
@@ -66,11 +66,11 @@ def progress_disabled() -> bool | None:
 
 
 def progress(iterable: Iterable[T], *, desc: str, total: int | None = None) -> Iterable[T]:
-    """A tqdm bar over ``iterable`` (epochs), following ``tqdm(disable=None)`` and ``ZSLBENCH_PROGRESS``."""
-    from tqdm.auto import tqdm
+    """Epochs over ``iterable`` reported by :class:`zslbench.progress.Epochs` (a nested bar on a terminal,
+    log lines otherwise, nothing with ``ZSLBENCH_PROGRESS=0``); ``set_postfix`` sets the loss text."""
+    from zslbench.progress import Epochs
 
-    return tqdm(iterable, desc=desc, total=total, disable=progress_disabled(), leave=False,
-                dynamic_ncols=True)
+    return Epochs(iterable, desc, total)
 
 
 def to_tensor(X: np.ndarray, device: str) -> torch.Tensor:

@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from zslbench.method import ClassifierInjection, Param, TrainView
+from zslbench.progress import epoch_done
 from zslbench.registry import register_method
 
 log = logging.getLogger(__name__)
@@ -247,6 +248,7 @@ def train_epochs(
             loss.backward()
             opt.step()
             total += loss.detach()
+        epoch_done("injection network", epoch, int(max_epochs), loss=float(total) / len(batches))
         if stopper.update(float(total) / len(batches)):
             stopped = True
             break

@@ -26,6 +26,7 @@ from scipy.special import softmax
 
 from zslbench.method import AccessError, ClassifierInjection, Method, Param, TrainView
 from zslbench.methods.icis import MSE_THRESHOLD, torch_seed, train_predictor
+from zslbench.progress import epoch_done
 from zslbench.registry import register_method
 
 _PREDICTOR_TEST_PARAMS = {"hidden_dim": 32, "max_epochs": 30, "lr": 1e-3}
@@ -222,6 +223,7 @@ def smo_mixtures(unseen_desc: np.ndarray, seen_desc: np.ndarray, *, lr: float, p
             if not active.any():
                 break
             steps += active
+            epoch_done("SMO steps", int(steps.max()), int(max_steps), loss=float(best.mean()))
             r -= lr * grad * active[:, None]
     return softmax(best_r, axis=1), steps
 

@@ -31,6 +31,7 @@ from sklearn.preprocessing import normalize
 
 from zslbench.base_classifier import torch_threads
 from zslbench.method import Method, Param, TrainView
+from zslbench.progress import epoch_done
 from zslbench.registry import register_method
 
 log = logging.getLogger(__name__)
@@ -264,6 +265,7 @@ class _Bilinear(Method):
                 opt.step()
                 total += float(loss.detach()) * idx.numel()
             self.loss_history_.append(total / n)
+            epoch_done(self.name, len(self.loss_history_), int(self.epochs), loss=self.loss_history_[-1])
 
     def scores(self, X: np.ndarray, classes: np.ndarray) -> np.ndarray:
         return normalize(np.asarray(X, dtype=np.float64)) @ self.W_ @ self.descriptors_[classes].T

@@ -34,6 +34,7 @@ from torch import nn
 from zslbench.method import ClassifierInjection, Param, TrainView
 from zslbench.methods.icis import SlopeStopper, make_adam, torch_seed, train_predictor
 from zslbench.methods.injection_baselines import predictor_space
+from zslbench.progress import epoch_done
 from zslbench.registry import register_method
 
 
@@ -190,6 +191,7 @@ class WDAE(ClassifierInjection):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            epoch_done("wDAE-GNN DAE", epoch, int(self.dae_max_epochs), loss=float(loss.detach()))
             if stopper.update(float(loss.detach())):
                 stopped = True
                 break

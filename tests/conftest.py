@@ -35,6 +35,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     torch.set_num_threads(1)
     os.environ.setdefault("ZSLBENCH_THREADS", "1")
+    os.environ.setdefault("ZSLBENCH_PROGRESS", "0")  # no progress bars or lines from training loops
     config.addinivalue_line("markers", "realdata: tests that read ../shared/data (skipped when absent)")
 
 

@@ -173,7 +173,7 @@ CASES: list[Case] = [
     Case("descriptors-unavailable", _run("--descriptors", "sent"), 2, ("synth-tiny", "'sent'")),
     Case("sweep-unknown", lambda c: ["run", "--sweep", "nosuch", "--results", str(c.results)], 2,
          ("--sweep 'nosuch'", "no such sweep")),
-    Case("no-methods", lambda c: ["run", "--results", str(c.results)], 2, ("give --all, -m/--methods or --sweep",)),
+    Case("no-methods", lambda c: ["run", "--results", str(c.results)], 2, ("give --all, --quick, -m/--methods or --sweep",)),
     # ---- config files (`run --config` and `validate` must agree)
     *[Case(f"config-{name}-{cmd}", *_config(text, cmd), says)
       for name, text, says in [

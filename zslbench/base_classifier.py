@@ -147,6 +147,11 @@ def train_linear_softmax(
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Train ``logits = X W^T + b`` with Adam and cross-entropy on shuffled mini-batches.
 
+    The same model, initialisation, batch order and Adam update as :func:`_train_linear_softmax_autograd`
+    (the plain autograd version, kept as the reference), without autograd or optimiser objects: the
+    gradient of the mean softmax cross-entropy of a batch is ``G = (softmax(logits) - onehot(y)) / B``,
+    so ``dW = G^T X_b`` and ``db = sum(G)``, and one fused in-place Adam call updates W and b.
+
     Args:
         X: (n, d) training features.
         y: (n,) labels in [0, n_classes).
@@ -160,6 +165,121 @@ def train_linear_softmax(
     Returns:
         weight (K, d) float64, bias (K,) float64, info with ``chosen_epoch`` (1-based),
         ``selection_accuracy`` (None without select_on) and ``epochs_per_second``.
+    """
+    import torch
+
+    from zslbench.progress import epoch_done, mark_start, progress_active
+
+    dev = torch.device(device)
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    Xt = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=dev)
+    yt = torch.as_tensor(np.asarray(y, dtype=np.int64), device=dev)
+    n, d = Xt.shape
+    weight = (torch.randn(n_classes, d, generator=gen) * settings.init_std).to(dev)
+    bias = torch.zeros(n_classes, device=dev)
+    params, grads = [weight, bias], [torch.empty_like(weight), torch.empty_like(bias)]
+    adam = _InPlaceAdam(params, lr=settings.lr)
+    rows = torch.arange(int(settings.batch_size), device=dev)
+    track_loss = progress_active()
+
+    if select_on is not None:
+        Xs = torch.as_tensor(np.ascontiguousarray(select_on[0], dtype=np.float32), device=dev)
+        ys = np.asarray(select_on[1])
+    best = (-1.0, 0, None, None)
+    bs = int(settings.batch_size)
+    start = time.perf_counter()
+    mark_start()
+    for epoch in range(1, int(settings.epochs) + 1):
+        order = torch.randperm(n, generator=gen).to(dev)
+        loss_sum = torch.zeros((), device=dev) if track_loss else None
+        for batch in torch.split(order, bs):
+            xb, yb = Xt.index_select(0, batch), yt.index_select(0, batch)
+            probs = torch.softmax(torch.addmm(bias, xb, weight.t()), dim=1)  # (B, K)
+            r = rows[:batch.numel()]
+            if track_loss:
+                loss_sum -= probs[r, yb].log().sum()
+            probs[r, yb] -= 1.0
+            probs.div_(batch.numel())  # G: gradient of the batch-mean loss w.r.t. the logits
+            torch.mm(probs.t(), xb, out=grads[0])
+            torch.sum(probs, dim=0, out=grads[1])
+            adam.step(grads)
+        if select_on is not None:
+            pred = torch.addmm(bias, Xs, weight.t()).argmax(1).cpu().numpy()
+            acc = float(np.nanmean(per_class_accuracy(ys, pred)))
+            if acc >= best[0]:
+                best = (acc, epoch, weight.clone(), bias.clone())
+        epoch_done("base classifier", epoch, int(settings.epochs),
+                   loss=float(loss_sum) / n if track_loss else None)
+    seconds = time.perf_counter() - start
+    if select_on is None:
+        chosen_epoch, acc, w, b = int(settings.epochs), None, weight, bias
+    else:
+        acc, chosen_epoch, w, b = best
+    info = {
+        "chosen_epoch": int(chosen_epoch),
+        "selection_accuracy": acc,
+        "epochs_per_second": float(settings.epochs) / max(seconds, 1e-9),
+    }
+    return (w.cpu().numpy().astype(np.float64), b.cpu().numpy().astype(np.float64), info)
+
+
+class _InPlaceAdam:
+    """Adam (betas 0.9 / 0.999, eps 1e-8, no weight decay) on plain tensors, updated in place.
+
+    ``torch.optim.adam.adam`` with ``fused=True`` (the kernel ``torch.optim.Adam(fused=True)`` runs) when
+    the device supports it, else the same update as explicit in-place tensor ops. No Optimizer object, no
+    ``.grad`` fields, no per-step hooks.
+    """
+
+    def __init__(self, params: list, lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        import torch
+
+        self.params, self.lr, self.betas, self.eps = params, float(lr), betas, float(eps)
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+        self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in params]
+        self.t = 0
+        self.fused = True
+
+    def step(self, grads: list) -> None:
+        import torch
+
+        self.t += 1
+        b1, b2 = self.betas
+        if self.fused:
+            for s in self.steps:
+                s.fill_(self.t)
+            try:
+                torch._fused_adam_(self.params, grads, self.m, self.v, [], self.steps, amsgrad=False,
+                                   lr=self.lr, beta1=b1, beta2=b2, weight_decay=0.0, eps=self.eps,
+                                   maximize=False)
+                return
+            except (RuntimeError, TypeError, AttributeError, NotImplementedError):
+                if self.t > 1:  # the fused kernel worked before: a real error
+                    raise
+                self.fused = False
+        bc1, bc2 = 1.0 - b1 ** self.t, 1.0 - b2 ** self.t
+        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+            m.lerp_(g, 1.0 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1.0 - b2)
+            p.addcdiv_(m, v.sqrt().div_(bc2 ** 0.5).add_(self.eps), value=-self.lr / bc1)
+
+
+def _train_linear_softmax_autograd(
+    X: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    settings: BaseClassifierSettings,
+    seed: int,
+    *,
+    device: str = "cpu",
+    select_on: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """The reference: :func:`train_linear_softmax` written with autograd and ``torch.optim.Adam``.
+
+    Used by the tests (the lean trainer must equal it to float tolerance) and by
+    ``benchmarks/bench_families.py`` (speed side by side). Same arguments and return values.
     """
     import torch
 

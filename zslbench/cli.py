@@ -84,7 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="cpu", help="torch device for methods that use torch (default cpu)")
     run.add_argument("--results", type=Path, default=Path("results"))
     run.add_argument("--overwrite", choices=OVERWRITE_MODES, default="missing")
-    run.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print what would run and its estimated wall time (from recorded timings); run nothing")
+    run.add_argument("--quick", action="store_true",
+                     help="a first run in minutes: the 'quick' profile (one seed, synth-cub, capped epochs; "
+                          "-m/-d/--seeds narrow it), records labelled, outputs in <results>/quick")
     _add_data_options(run)
     run.set_defaults(func=cmd_run)
 
@@ -257,6 +261,19 @@ def cmd_run(args: argparse.Namespace) -> int:
                   test_params=args.test_params, trials=args.trials, objective=args.objective,
                   descriptors=args.descriptors, features=args.features, config=config, data_root=data_root,
                   embeddings_dir=args.embeddings_dir)
+    profile = None
+    if args.quick:
+        from zslbench.profiles import QUICK as profile
+
+        if args.sweep:
+            print("zslbench run: --quick and --sweep cannot be combined", file=sys.stderr)
+            return 2
+        args.all = True
+        args.datasets = args.datasets or list(profile.datasets)
+        args.seeds = args.seeds or list(profile.seeds)
+        args.results = Path(args.results) / profile.results_subdir
+        common["profile"] = profile
+        print(profile.banner())
     if args.sweep:
         if args.sweep not in config.sweeps:
             raise KeyError(f"--sweep {args.sweep!r}: no such sweep in {config.path} (sweeps: {sorted(config.sweeps)})")
@@ -265,7 +282,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         dims = [v for v in sweep.descriptor_dims if v is not None]
     else:
         if not (args.all or args.methods):
-            print("zslbench run: error: give --all, -m/--methods or --sweep", file=sys.stderr)
+            print("zslbench run: error: give --all, --quick, -m/--methods or --sweep", file=sys.stderr)
             return 2
         methods = args.methods or [m for m in METHODS.names() if m not in config.exclude_from_all]
         datasets = None
@@ -299,6 +316,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         for spec in p.todo:
             print(f"  would run  {spec.run_id}  {spec.describe()}")
+        _print_estimate(specs, p.todo, args)
         return 0
     broken = check_datasets(p.todo, data_root=data_root, embeddings_dir=args.embeddings_dir,
                             keep_loaded=args.jobs == 1 and args.backend == "loky" and not args.scheduler)
@@ -328,7 +346,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(tabulate(rows, headers=["method", "dataset", "seed", "status", "ZSL top-1", "GZSL H", "seconds"]))
     failed = sum(1 for s in summaries if s["status"] != "ok")
     print(f"{len(summaries)} runs made in {wall:.1f} s, {failed} failed")
+    if profile is not None:
+        _write_outputs(args.results)
     return 1 if failed or broken else 0
+
+
+def _print_estimate(specs, todo, args) -> None:
+    """Estimated wall time of the planned runs and of those still to run, from recorded timings."""
+    from zslbench.estimate import estimate, format_hours
+
+    dirs = [args.results, Path("results")]
+    jobs = max(1, int(args.jobs))
+    for label, subset in ((f"all {len(specs)} planned runs", specs), (f"the {len(todo)} runs to make now", todo)):
+        seconds, known, unknown = estimate(subset, dirs)
+        extra = f"; {unknown} without a recorded timing" if unknown else ""
+        print(f"estimated wall time of {label}: {format_hours(seconds / jobs)} at --jobs {jobs} "
+              f"on {os.cpu_count()} CPUs (recorded run times of {known} of them{extra})")
+
+
+def _write_outputs(results: Path) -> None:
+    """Tables, leaderboard and figures of ``results`` (a profile's own folder), then say where they are."""
+    from zslbench.report.cli import main as report_main
+
+    tables = results / "tables"
+    for layout in ("icis", "gbu"):
+        report_main(["report", "--results", str(results), "--layout", layout, "--format", "md",
+                     "--out", str(tables / f"{layout}.md")])
+    report_main(["leaderboard", "--results", str(results)])
+    report_main(["plot", "--results", str(results)])
+    print(f"\ntables:      {tables}/\nleaderboard: {results / 'leaderboard.md'}\n"
+          f"figures:     {results / 'figures'}/\nrecords:     {results / 'runs'}/")
 
 
 def cmd_ls(args: argparse.Namespace) -> int:

@@ -37,6 +37,9 @@ class RunSpec:
         hparams: hyper-parameters fixed by the config or CLI (over the method's defaults and preset).
         search: {"trials": n, "objective": "gzsl_h"|"zsl_top1"}; trials = 1 means no search.
         base_classifier: base-classifier settings for image-free methods, else None.
+        profile: None for the benchmark itself; a reduced run profile's name (``"quick"``: one seed, capped
+            epochs, see :mod:`zslbench.profiles`) otherwise. Left out of the JSON when None, so the run
+            ids of unprofiled specs are what they always were.
     """
 
     method: str
@@ -50,9 +53,13 @@ class RunSpec:
     hparams: Mapping[str, Any] = field(default_factory=dict)
     search: Mapping[str, Any] = field(default_factory=lambda: {"trials": 1, "objective": "gzsl_h"})
     base_classifier: Mapping[str, Any] | None = None
+    profile: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return json.loads(canonical_json(asdict(self)))
+        data = asdict(self)
+        if data["profile"] is None:
+            del data["profile"]
+        return json.loads(canonical_json(data))
 
     @property
     def run_id(self) -> str:
@@ -70,7 +77,8 @@ class RunSpec:
         extra = "" if all(v in (None, 1.0) for v in self.setting.values()) else f" {dict(self.setting)}"
         preset = f" preset={self.preset}" if self.preset else ""
         proc = " [paper procedure]" if self.procedure == "paper" else ""
-        return f"{self.method} on {self.dataset_name} seed={self.seed}{preset}{extra}{proc}"
+        profile = f" [{self.profile} profile]" if self.profile else ""
+        return f"{self.method} on {self.dataset_name} seed={self.seed}{preset}{extra}{proc}{profile}"
 
 
 def canonical_json(obj: Any) -> str:

@@ -22,11 +22,12 @@ import subprocess
 import threading
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -150,8 +151,21 @@ def evaluate_method(
 ) -> Evaluation:
     """Fit ``method`` on the split's training view (as its access level allows), then score it."""
     view = train_view(ds, split, access=method.access, base=base, info=info)
-    method.fit(view, rng=rng if rng is not None else np.random.default_rng(0))
+    with fit_progress():
+        method.fit(view, rng=rng if rng is not None else np.random.default_rng(0))
     return score_split(method, ds, split)
+
+
+@contextmanager
+def fit_progress() -> Iterator[None]:
+    """Per-epoch progress of the fit inside the block starts timing here and is closed after it."""
+    from zslbench import progress
+
+    progress.mark_start()
+    try:
+        yield
+    finally:
+        progress.close_all()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -323,7 +337,8 @@ def execute(spec: RunSpec, ds: Dataset, *, device: str = "cpu", cache_dir: Path 
     method = cls(device=device, **best_hp)
     t1 = time.perf_counter()
     view = train_view(ds, test, access=cls.access, base=test_base, info={**info, "split": "test"})
-    method.fit(view, rng=np.random.default_rng([spec.seed, 2]))
+    with fit_progress():
+        method.fit(view, rng=np.random.default_rng([spec.seed, 2]))
     fit_seconds = time.perf_counter() - t1
     ev = score_split(method, ds, test)
     metrics = ev.metrics(gamma)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from zslbench.config import Config, load_config
+from zslbench.profiles import Profile
 from zslbench.protocol import Setting
 from zslbench.records import RunSpec, record_path, record_state, should_run
 
@@ -42,13 +43,15 @@ def make_specs(
     config: Config | None = None,
     data_root: Path | None = None,
     embeddings_dir: Path | None = None,
+    profile: Profile | None = None,
 ) -> list[RunSpec]:
     """Every (dataset, method, seed) spec; pure apart from hashing the dataset files once each.
 
     Precedence of hyper-parameters: method defaults < preset < config (global, then per dataset family)
     < ``test_params`` (when asked) < ``hparams_overrides``. ``descriptors`` / ``features`` override the
     config's per-dataset choice. The ``paper`` procedure uses each method's ``paper`` preset unless a preset
-    is named (here or in the config): reproducing a paper means its settings too.
+    is named (here or in the config): reproducing a paper means its settings too. A ``profile``
+    (:mod:`zslbench.profiles`) fixes its caps over the config, under ``hparams_overrides``, and labels the specs.
     """
     from zslbench.data.sources import dataset_identity
     from zslbench.registry import METHODS
@@ -67,6 +70,8 @@ def make_specs(
             hp = mc.hparams_for(dc.family)
             if test_params:
                 hp |= dict(cls.test_params)
+            if profile is not None:
+                hp |= {k: v for k, v in profile.hparams.get(name, {}).items() if k in cls.space}
             # command-line overrides apply to the methods that have the parameter (the CLI checks
             # that every override is known to at least one selected method)
             hp |= {k: v for k, v in (hparams_overrides or {}).items() if k in cls.space}
@@ -87,7 +92,10 @@ def make_specs(
                     seed=int(seed),
                     hparams=hp,
                     search={"trials": int(n_trials), "objective": objective or config.objective},
-                    base_classifier=config.base_classifier_for(dc.family) if cls.access == "image_free" else None,
+                    base_classifier=(config.base_classifier_for(dc.family)
+                                     | (dict(profile.base_classifier) if profile is not None else {}))
+                    if cls.access == "image_free" else None,
+                    profile=profile.name if profile is not None else None,
                 ))
     return specs
 
@@ -216,13 +224,16 @@ def check_datasets(
 
 
 def _run_one(spec: RunSpec, results_dir: str, data_root: str | None, device: str, cache_dir: str | None,
-             embeddings_dir: str | None, threads: int = 1) -> dict[str, Any]:
+             embeddings_dir: str | None, threads: int = 1, in_process: bool = True) -> dict[str, Any]:
     """Worker entry point (module level so every joblib backend can pickle it)."""
     import torch
 
+    from zslbench.progress import PROGRESS_ENV
     from zslbench.runner import run
 
     logging.basicConfig(level=os.environ.get("ZSLBENCH_LOG", "WARNING"))
+    if not in_process and not os.environ.get(PROGRESS_ENV):
+        os.environ[PROGRESS_ENV] = "lines"  # parallel workers' bars would overwrite each other
     torch.set_num_threads(threads)
     record = run(spec, results_dir=Path(results_dir), data_root=Path(data_root) if data_root else None,
                  device=device, cache_dir=Path(cache_dir) if cache_dir else None,
@@ -337,7 +348,7 @@ def run_specs(
             else:
                 with backend_context(backend, jobs, scheduler):
                     parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
-                    for summary in parallel(delayed(_run_one)(spec, *args) for spec in todo):
+                    for summary in parallel(delayed(_run_one)(spec, *args, in_process=False) for spec in todo):
                         out.append(summary)
                         bar.set_postfix_str(f"{summary['spec']['method']} {summary['status']}", refresh=False)
                         bar.update()

@@ -98,14 +98,34 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not table.columns:
         print(f"error: no full-data '{args.procedure}' runs under {args.results}", file=sys.stderr)
         return 1
-    _write(render(table, args.format), args.out)
+    text = render(table, args.format)
+    banner = _profile_banner(res)
+    if banner:
+        prefix = {"md": f"**{banner}**\n\n", "latex": f"% {banner}\n"}.get(args.format, f"# {banner}\n")
+        text = prefix + text
+    _write(text, args.out)
     return 0
+
+
+def _profile_banner(res) -> str | None:
+    """The warning for records of a reduced run profile (``run --quick``), else None."""
+    from zslbench.profiles import banner_for, profile_of
+
+    return banner_for(profile_of(res.records.values()))
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from zslbench.report.leaderboard import write_leaderboard
 
-    md, js = write_leaderboard(_load(args.results), args.out or args.results)
+    res = _load(args.results)
+    md, js = write_leaderboard(res, args.out or args.results)
+    banner = _profile_banner(res)
+    if banner:  # a reduced profile's leaderboard says so at the top of both files
+        import json
+
+        Path(md).write_text(f"**{banner}**\n\n" + Path(md).read_text(encoding="utf-8"), encoding="utf-8")
+        board = json.loads(Path(js).read_text(encoding="utf-8"))
+        Path(js).write_text(json.dumps({"profile_warning": banner, **board}, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {md} and {js}", file=sys.stderr)
     return 0
 

@@ -63,7 +63,15 @@ def _title(d: DatasetColumn) -> str:
     return f"{d.dataset}{synthetic} - features {d.feature_id}, descriptors {d.descriptor_id}"
 
 
+_STAMP: list[str] = []
+"""A line stamped on every figure while make_plots runs (the QUICK PROFILE warning), if any."""
+
+
 def _save(fig: Any, out_dir: Path, stem: str) -> list[Path]:
+    if _STAMP:
+        import textwrap
+
+        fig.text(0.5, 1.0, textwrap.fill(_STAMP[0], 90), ha="center", va="bottom", fontsize=8, color="firebrick")
     paths = []
     for ext in ("png", "pdf"):
         path = out_dir / f"{stem}.{ext}"
@@ -259,8 +267,15 @@ def make_plots(results: Results, out_dir: str | Path) -> list[Path]:
     """Every figure above for ``results``, written under ``out_dir``; returns the files written."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    from zslbench.profiles import banner_for, profile_of
+
     colors = method_colors(list(results.runs["method"]))
-    written = plot_scarcity(results, out) + plot_curves(results, out, colors)
-    written += plot_per_class(results, out, colors)
+    banner = banner_for(profile_of(results.records.values()))
+    _STAMP[:] = [banner] if banner else []
+    try:
+        written = plot_scarcity(results, out) + plot_curves(results, out, colors)
+        written += plot_per_class(results, out, colors)
+    finally:
+        _STAMP.clear()
     log.info("wrote %d figure files under %s", len(written), out)
     return written

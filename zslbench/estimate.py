@@ -1,0 +1,65 @@
+"""Wall-time estimates for a sweep from recorded timings (``run --dry-run``)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from zslbench.records import RunSpec, record_path
+
+
+def recorded_seconds(results_dir: Path) -> dict[tuple[str, str, str | None], list[float]]:
+    """total_seconds of every ok record under ``results_dir/runs``, keyed by (dataset, method, profile)."""
+    out: dict[tuple[str, str, str | None], list[float]] = {}
+    for path in sorted(Path(results_dir).glob("runs/*/*/*.json")):
+        try:
+            rec = json.loads(path.read_text(encoding="utf-8"))
+            seconds = float(rec["timing"]["total_seconds"])
+            spec = rec["spec"]
+            key = (str(spec["dataset"]["name"]), str(spec["method"]), spec.get("profile"))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if rec.get("status") == "ok":
+            out.setdefault(key, []).append(seconds)
+    return out
+
+
+def estimate(specs: Sequence[RunSpec], results_dirs: Iterable[Path]) -> tuple[float, int, int]:
+    """(estimated seconds run one after another, specs with an estimate, specs without).
+
+    A spec's own record gives its time; otherwise the median of the ok records of the same dataset,
+    method and profile under any of ``results_dirs``.
+    """
+    recorded: dict[tuple[str, str, str | None], list[float]] = {}
+    dirs = list(dict.fromkeys(Path(d) for d in results_dirs))
+    for d in dirs:
+        for key, values in recorded_seconds(d).items():
+            recorded.setdefault(key, []).extend(values)
+    total, known, unknown = 0.0, 0, 0
+    for spec in specs:
+        own = None
+        for d in dirs:
+            path = record_path(d, spec)
+            if path.exists():
+                try:
+                    rec = json.loads(path.read_text(encoding="utf-8"))
+                    if rec.get("status") == "ok":
+                        own = float(rec["timing"]["total_seconds"])
+                        break
+                except (OSError, ValueError, KeyError, TypeError):
+                    pass
+        values = recorded.get((spec.dataset_name, spec.method, spec.profile))
+        if own is None and values:
+            own = statistics.median(values)
+        if own is None:
+            unknown += 1
+        else:
+            known += 1
+            total += own
+    return total, known, unknown
+
+
+def format_hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"

@@ -1,0 +1,76 @@
+"""Reduced run profiles: a first run that does real work in minutes, never mistaken for the benchmark.
+
+``zslbench run --quick`` runs every method of ``run --all`` on the profile's datasets with one seed and
+capped epochs, into ``results/quick/`` (git-ignored), and makes its tables, leaderboard and figures there.
+Every spec carries ``"profile": "quick"`` (so its run id differs from any full-suite run), and tables,
+the leaderboard and figures made from such records say "QUICK PROFILE" at the top.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+_ICIS_FAMILY = ("icis", "icis_mlp", "icis_cosine", "icis_single_modal", "icis_cross_modal", "subreg")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A reduced run profile.
+
+    Attributes:
+        name: the label written into every spec (``RunSpec.profile``).
+        summary: one line saying what is reduced (printed, and shown above tables and the leaderboard).
+        datasets / seeds: what it runs on (command-line ``-d`` / ``--seeds`` replace them).
+        results_subdir: output folder under the default results folder.
+        base_classifier: overrides of the base-classifier settings (image-free methods).
+        hparams: per method, hyper-parameters fixed by the profile (over config and preset).
+    """
+
+    name: str
+    summary: str
+    datasets: tuple[str, ...]
+    seeds: tuple[int, ...]
+    results_subdir: str
+    base_classifier: Mapping[str, Any] = field(default_factory=dict)
+    hparams: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def banner(self) -> str:
+        return f"{self.name.upper()} PROFILE: {self.summary}. A first-run check, not the benchmark's numbers."
+
+
+QUICK = Profile(
+    name="quick",
+    summary="one seed, epochs capped (base classifier 25, ICIS family 40, wDAE DAE 20, "
+            "GCNs 100, generative methods 1-3)",
+    datasets=("synth-cub",),
+    seeds=(0,),
+    results_subdir="quick",
+    base_classifier={"epochs": 25},
+    hparams={
+        **{m: {"max_epochs": 40} for m in _ICIS_FAMILY},
+        "wdae": {"max_epochs": 40, "dae_max_epochs": 20},
+        "gcnz": {"epochs": 100},
+        "sgcn": {"epochs": 100},
+        "dgp": {"epochs": 100},
+        "smo": {"max_steps": 2000},
+        "f_clswgan": {"epochs": 1, "pre_epochs": 3, "cls_epochs": 3},
+        "cada_vae": {"epochs": 5, "cls_epochs": 5},
+        "tf_vaegan": {"epochs": 1, "cls_epochs": 5},
+    },
+)
+
+PROFILES: dict[str, Profile] = {QUICK.name: QUICK}
+
+
+def profile_of(records: Any) -> set[str]:
+    """The profile names found in ``records`` (an iterable of record dicts); empty for benchmark runs."""
+    return {str(r["spec"]["profile"]) for r in records if (r.get("spec") or {}).get("profile")}
+
+
+def banner_for(names: set[str]) -> str | None:
+    """The warning line for tables made from profiled records (None when there are none)."""
+    if not names:
+        return None
+    known = [PROFILES[n].banner() for n in sorted(names) if n in PROFILES]
+    return " ".join(known) if known else f"{', '.join(sorted(names)).upper()} PROFILE: not the benchmark's numbers."
