@@ -46,10 +46,13 @@ from zslbench.methods.generative import (
     GenerativeMethod,
     MinMax,
     head_space,
+    class_separation,
+    epoch_means,
     minibatches,
     progress,
     seeded_torch,
     to_tensor,
+    training_health,
 )
 from zslbench.registry import register_method
 
@@ -247,20 +250,22 @@ class CADAVAE(GenerativeMethod):
                               int(self.att_dec_hidden)).to(dev)
             self.train_vae(model, X, A_img)
             model.eval()
-            self.health_ = decoder_health(model, X)
-            if self.health_["image_decoder_alive_units"] == 0:
-                log.warning("%s: every hidden unit of the image decoder is inactive after training; the "
-                            "latent codes carry no image information (decoder collapse)", self.name)
+            self.decoder_health_ = decoder_health(model, X)
             seen_Z, seen_y, syn_Z, syn_y = self.latent_training_set(model, X, labels, att, view)
+            dead = self.decoder_health_["image_decoder_alive_units"] == 0
+            self.health_ = training_health(
+                self.history_, {"seen_latent": class_separation(seen_Z, seen_y),
+                                "unseen_latent": class_separation(syn_Z, syn_y)},
+                name=self.name, flags={"every hidden unit of the image decoder is inactive": dead})
             self.heads_ = self.fit_heads(seen_Z, seen_y, syn_Z, syn_y, view)
         self.model_ = model
         log.info("%s: fitted on %d images of %d seen classes in %.1fs", self.name, X.shape[0],
                  len(view.seen), time.perf_counter() - t0)
         return self
 
-    def record_info(self) -> dict[str, float | int]:
-        """Decoder health of the last fit (see :func:`decoder_health`), kept in the run record."""
-        return dict(getattr(self, "health_", {}))
+    def record_info(self) -> dict[str, object]:
+        """Training health and decoder health (see :func:`decoder_health`) of the last fit."""
+        return {**super().record_info(), **dict(getattr(self, "decoder_health_", {}))}
 
     def train_vae(self, model: CadaModel, X: torch.Tensor, A_img: torch.Tensor) -> None:
         """Train the VAEs in place on images X (n, d) and their class descriptors A_img (n, A)."""
@@ -268,6 +273,7 @@ class CADAVAE(GenerativeMethod):
         epochs, n = int(self.epochs), X.shape[0]
         bar = progress(range(epochs), desc=f"{self.name} VAE", total=epochs)
         model.train()
+        self.history_: list[dict[str, float]] = []
         for epoch in bar:
             w = loss_weights(epoch, epochs, beta=self.beta, cross=self.cross_weight,
                              distance=self.distance_weight)
@@ -283,6 +289,7 @@ class CADAVAE(GenerativeMethod):
                 sums["loss"] += float(loss.detach()) * m
                 for key, value in parts.items():
                     sums[key] += float(value.detach()) * m
+            self.history_.append(epoch_means(sums, 1))
             log.debug("%s epoch %d/%d: %s (weights %s)", self.name, epoch + 1, epochs,
                       {k: round(v, 4) for k, v in sums.items()}, w)
             if hasattr(bar, "set_postfix"):
