@@ -483,5 +483,24 @@ def test_forced_collapse_is_flagged(name, tiny):
     same = replace(view, descriptors=np.tile(view.descriptors.mean(axis=0), (len(view.descriptors), 1)))
     method = METHODS.get(name)(**cheap(name)).fit(same, rng=np.random.default_rng(0))
     health = method.record_info()["training_health"]
-    assert health["collapsed"]
-    assert any("unseen" in reason for reason in health["collapse_reasons"])
+    assert health["collapsed"] and health["collapse_reasons"]
+
+
+def test_cada_release_noise_is_one_draw_per_sample_scaled_by_exp_logvar():
+    torch.manual_seed(0)
+    mu, logvar = torch.randn(5, 4), torch.randn(5, 4)
+    z = cada_vae.sample_latent(mu, logvar, "release")
+    ratio = (z - mu) / torch.exp(logvar)  # the same draw in every dimension of a row
+    assert torch.allclose(ratio, ratio[:, :1].expand(-1, 4), atol=1e-5)
+    with pytest.raises(ValueError, match="latent_noise"):
+        cada_vae.sample_latent(mu, logvar, "other")
+
+
+def test_cada_standardises_features_on_the_training_view(tiny):
+    _, _, view = tiny
+    params = cheap("cada_vae") | {"feature_scaling": "standard"}
+    method = cada_vae.CADAVAE(**params).fit(view, rng=np.random.default_rng(0))
+    Z = method.scaler_.transform(view.features)
+    assert np.allclose(Z.mean(axis=0), 0, atol=1e-4)
+    assert cada_vae.CADAVAE.space["feature_scaling"].default == "standard"
+    assert cada_vae.CADAVAE.presets["paper"]["feature_scaling"] == "minmax"
