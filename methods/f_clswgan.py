@@ -39,10 +39,13 @@ from zslbench.methods.generative import (
     init_normal_,
     local_labels,
     progress,
+    class_separation,
+    epoch_means,
     seeded_torch,
     synthesize,
     to_tensor,
     train_softmax,
+    training_health,
 )
 from zslbench.registry import register_method
 
@@ -161,6 +164,9 @@ class FCLSWGAN(GenerativeMethod):
             D = ConditionalCritic(d, A, int(self.hidden)).to(dev)
             self.train_gan(G, D, pre, X, y_seen, att[cond_rows])
             syn_X, syn_y = synthesize(G, att, view.unseen, int(self.n_syn), A, device=dev)
+            self.health_ = training_health(
+                self.history_, {"seen": class_separation(X, labels),
+                                "synthetic_unseen": class_separation(syn_X, syn_y)}, name=self.name)
             self.heads_ = self.fit_heads(X, labels, syn_X, syn_y, view)
         self.generator_ = G.eval()
         log.info("%s: fitted on %d images of %d seen classes, %d x %d synthetic unseen in %.1fs",
@@ -178,8 +184,10 @@ class FCLSWGAN(GenerativeMethod):
         steps = math.ceil(n / b)
         epochs = int(self.epochs)
         bar = progress(range(epochs), desc=f"{self.name} GAN", total=epochs)
+        self.history_: list[dict[str, float]] = []
         for epoch in bar:
             w_dist = g_cls = 0.0
+            sums = {"critic": 0.0, "generator": 0.0}
             for _ in range(steps):
                 for p in D.parameters():
                     p.requires_grad_(True)
@@ -193,6 +201,7 @@ class FCLSWGAN(GenerativeMethod):
                     opt_d.zero_grad(set_to_none=True)
                     loss_d.backward()
                     opt_d.step()
+                    sums["critic"] += float(loss_d.detach()) / int(self.critic_steps)
                 for p in D.parameters():
                     p.requires_grad_(False)
                 idx = torch.randperm(n, device=X.device)[:b]
@@ -204,6 +213,8 @@ class FCLSWGAN(GenerativeMethod):
                 opt_g.step()
                 w_dist += float((d_real - d_fake).detach())
                 g_cls += float(cls_loss.detach())
+                sums["generator"] += float(loss_g.detach())
+            self.history_.append(epoch_means({**sums, "wasserstein": w_dist, "generator_cls": g_cls}, steps))
             log.debug("%s epoch %d/%d: critic W estimate %.4f, generator cls loss %.4f",
                       self.name, epoch + 1, epochs, w_dist / steps, g_cls / steps)
             if hasattr(bar, "set_postfix"):

@@ -8,7 +8,10 @@ This module registers no method. It holds what the generative families have in c
   silent with ``ZSLBENCH_PROGRESS=0``);
 - MinMax feature scaling fitted on the view's own training features;
 - the final softmax classifiers trained on real seen + synthetic unseen samples (GZSL) and on synthetic
-  unseen samples only (ZSL), and the rule that picks one of them in ``scores``.
+  unseen samples only (ZSL), and the rule that picks one of them in ``scores``;
+- the training-health summary every fit puts in its run record (:func:`training_health`): mean losses of
+  the first and last epoch, how much of the classifier inputs' variance lies between classes, and a
+  ``collapsed`` flag, so that a run at chance because its generator collapsed says so.
 
 Nothing here catches ``KeyboardInterrupt``: an interrupted training propagates to the runner, which then
 writes no record.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, TypeVar
@@ -102,6 +106,79 @@ def local_labels(labels: np.ndarray, classes: np.ndarray, *, where: str) -> np.n
     if bad.any():
         raise ValueError(f"{where}: label {int(labels[bad][0])} is not among the {len(classes)} classes")
     return pos.astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------------------
+# Training health
+# --------------------------------------------------------------------------------------------------
+
+COLLAPSE_SEPARATION = 0.01
+"""A set of classifier inputs whose chance-corrected between-class share of variance
+(:func:`class_separation`) is below this carries (almost) no class information: the generator or encoder
+ignores the class."""
+
+
+@torch.no_grad()
+def class_separation(X: torch.Tensor | np.ndarray, y: np.ndarray) -> float:
+    """Share of the variance of X (n, k) explained by its classes y (n,), corrected for chance (omega^2).
+
+    ``(SS_between - (K - 1) MS_within) / (SS_total + MS_within)`` over all k dimensions together (K
+    classes): about 0 when the class means differ only by sampling noise (e.g. a generator that ignores its
+    descriptor input), 1 when every sample sits on its class mean; it can be slightly negative. Without
+    the correction, noise alone gives a share of about (K - 1) / (n - 1). NaN when X has no variance.
+    """
+    X = torch.as_tensor(np.asarray(X.cpu() if isinstance(X, torch.Tensor) else X), dtype=torch.float64)
+    y = np.asarray(y)
+    if X.ndim != 2 or X.shape[0] != y.shape[0] or X.shape[0] == 0:
+        raise ValueError(f"class_separation: X {tuple(X.shape)} and y {y.shape} do not match")
+    centred = X - X.mean(dim=0)
+    total = float(centred.pow(2).sum())
+    _, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    idx = torch.as_tensor(inverse)
+    sums = torch.zeros(len(counts), X.shape[1], dtype=torch.float64).index_add_(0, idx, centred)
+    between = float((sums.pow(2).sum(dim=1) / torch.as_tensor(counts, dtype=torch.float64)).sum())
+    if total <= 0:
+        return float("nan")
+    n, k = X.shape[0], len(counts)
+    if n <= k:
+        return between / total
+    within_mean = (total - between) / (n - k)
+    return (between - (k - 1) * within_mean) / (total + within_mean)
+
+
+def epoch_means(sums: dict[str, float], steps: int) -> dict[str, float]:
+    """Per-step means of summed epoch losses (``steps`` >= 1)."""
+    return {k: float(v) / max(int(steps), 1) for k, v in sums.items()}
+
+
+def training_health(
+    history: list[dict[str, float]], separation: dict[str, float], *, name: str,
+    flags: dict[str, bool] | None = None,
+) -> dict[str, object]:
+    """The training-health summary of one fit (kept in the run record under ``training_health``).
+
+    Args:
+        history: one dict of mean losses per epoch (first and last are kept).
+        separation: :func:`class_separation` of each set of classifier inputs, by name
+            (e.g. ``{"synthetic_unseen": 0.2, "seen": 0.4}``).
+        flags: further method-specific collapse conditions, by name (True = collapsed).
+    Returns:
+        ``{"epochs", "loss_start", "loss_end", "class_separation", "collapsed", "collapse_reasons"}``;
+        a warning is logged when ``collapsed``.
+    """
+    start = dict(history[0]) if history else {}
+    end = dict(history[-1]) if history else {}
+    reasons = [f"non-finite loss {k!r}" for k, v in {**start, **end}.items() if not math.isfinite(v)]
+    for key, value in separation.items():
+        if not math.isfinite(value) or value < COLLAPSE_SEPARATION:
+            reasons.append(f"{key} inputs carry no class information (class share of variance "
+                           f"{value:.2g} < {COLLAPSE_SEPARATION})")
+    reasons += [key for key, bad in (flags or {}).items() if bad]
+    if reasons:
+        log.warning("%s: training collapsed: %s", name, "; ".join(reasons))
+    return {"epochs": len(history), "loss_start": start, "loss_end": end,
+            "class_separation": {k: float(v) for k, v in separation.items()},
+            "collapsed": bool(reasons), "collapse_reasons": reasons}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -300,6 +377,10 @@ class GenerativeMethod(Method):
     def embed(self, X: np.ndarray) -> torch.Tensor:
         """(n, k) classifier inputs for test features X (n, d)."""
         raise NotImplementedError
+
+    def record_info(self) -> dict[str, object]:
+        """What the run record keeps about the last fit: its :func:`training_health` summary."""
+        return {"training_health": getattr(self, "health_", None)}
 
     def scores(self, X: np.ndarray, classes: np.ndarray) -> np.ndarray:
         """(n, len(classes)) logits; see :class:`SoftmaxHeads` for which head answers."""

@@ -53,11 +53,14 @@ from zslbench.methods.generative import (
     GenerativeMethod,
     MinMax,
     head_space,
+    class_separation,
+    epoch_means,
     init_normal_,
     progress,
     seeded_torch,
     synthesize,
     to_tensor,
+    training_health,
 )
 from zslbench.registry import register_method
 
@@ -244,6 +247,9 @@ class TFVAEGAN(GenerativeMethod):
             self.train_nets(nets, X, att[torch.as_tensor(labels, device=dev)])
             nets.eval()
             syn_X, syn_y = self.synthesize(nets, att, np.asarray(view.unseen))
+            self.health_ = training_health(
+                self.history_, {"seen": class_separation(X, labels),
+                                "synthetic_unseen": class_separation(syn_X, syn_y)}, name=self.name)
             self.heads_ = self.fit_heads(nets.transform(X), labels, nets.transform(syn_X), syn_y, view)
         self.nets_ = nets
         log.info("%s: fitted on %d images of %d seen classes, %d x %d synthetic unseen in %.1fs",
@@ -265,6 +271,7 @@ class TFVAEGAN(GenerativeMethod):
         self.history_: list[dict[str, float]] = []
         bar = progress(range(epochs), desc=f"{self.name} VAE-GAN", total=epochs)
         for epoch in bar:
+            sums = {"vae": 0.0, "adv": 0.0, "decoder": 0.0}
             for loop in range(int(self.feedback_loops)):
                 fb = float(self.feedback_weight) if loop > 0 else None
                 for _ in range(steps):
@@ -309,8 +316,10 @@ class TFVAEGAN(GenerativeMethod):
                         opt_f.step()
                     if not self.freeze_decoder:
                         opt_s.step()
-            self.history_.append({"vae": float(loss_vae.detach()), "adv": float(loss_adv.detach()),
-                                  "decoder": float(loss_rec.detach()), "gp_weight": gp_weight})
+                    sums["vae"] += float(loss_vae.detach())
+                    sums["adv"] += float(loss_adv.detach())
+                    sums["decoder"] += float(loss_rec.detach())
+            self.history_.append({**epoch_means(sums, steps * int(self.feedback_loops)), "gp_weight": gp_weight})
             log.debug("%s epoch %d/%d: %s", self.name, epoch + 1, epochs, self.history_[-1])
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(vae=f"{self.history_[-1]['vae']:.1f}", adv=f"{self.history_[-1]['adv']:.2f}")
@@ -322,10 +331,6 @@ class TFVAEGAN(GenerativeMethod):
         fb = float(self.feedback_weight_syn) if int(self.feedback_loops) > 1 else None
         return synthesize(lambda z, a: nets.generate(z, a, fb), att, classes, int(self.n_syn), att.shape[1],
                           device=self.device)
-
-    def record_info(self) -> dict[str, float]:
-        """Last-epoch losses and the adapted gradient-penalty weight, kept in the run record."""
-        return dict(self.history_[-1]) if getattr(self, "history_", None) else {}
 
     def embed(self, X: np.ndarray) -> torch.Tensor:
         """(n, d + A + hidden) classifier inputs of test features X (n, d)."""

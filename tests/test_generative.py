@@ -235,6 +235,12 @@ def test_beats_chance_on_synth_tiny_zsl(name, tiny):
     cand = split.candidates
     s = method.scores(ds.features[split.eval_seen], cand)
     assert s.shape == (len(split.eval_seen), len(cand)) and np.isfinite(s).all()
+    # the fit's training-health summary: first and last epoch's losses, and no collapse
+    health = method.record_info()["training_health"]
+    assert health["epochs"] == cls.test_params["epochs"]
+    assert health["loss_start"] and set(health["loss_start"]) == set(health["loss_end"])
+    assert all(math.isfinite(v) for v in health["loss_end"].values())
+    assert not health["collapsed"], health["collapse_reasons"]
 
 
 def cheap(name: str) -> dict:
@@ -430,8 +436,8 @@ def test_tf_vaegan_classifies_on_features_and_decoder_embedding(tiny):
     hidden, A = int(method.hidden), ds.descriptors.shape[1]
     assert Z.shape == (3, ds.features.shape[1] + A + hidden)
     assert torch.allclose(Z[:, ds.features.shape[1]:ds.features.shape[1] + A].norm(dim=1), torch.ones(3))
-    info = method.record_info()
-    assert set(info) == {"vae", "adv", "decoder", "gp_weight"} and info["gp_weight"] > 0
+    end = method.record_info()["training_health"]["loss_end"]
+    assert set(end) == {"vae", "adv", "decoder", "gp_weight"} and end["gp_weight"] > 0
 
 
 def test_penalty_weight_adaptation_follows_the_authors_rule():
@@ -439,3 +445,62 @@ def test_penalty_weight_adaptation_follows_the_authors_rule():
     assert tf_vaegan.adapt_penalty_weight(10.0, 0.5) == pytest.approx(10.0 / 1.1)
     assert tf_vaegan.adapt_penalty_weight(10.0, 1.01) == 10.0
     assert tf_vaegan.TFVAEGAN.presets["paper"]["gp_adapt"] and not tf_vaegan.TFVAEGAN.space["gp_adapt"].default
+
+
+# --------------------------------------------------------------------------------------------------
+# Training health
+# --------------------------------------------------------------------------------------------------
+
+
+def test_class_separation_by_hand():
+    X = np.array([[0.0], [2.0], [4.0], [6.0]])
+    # class means 1 and 5 around the mean 3: between 2 * 4 + 2 * 4 = 16, total 9 + 1 + 1 + 9 = 20,
+    # within 4 over n - K = 2 dof (mean 2): (16 - 1 * 2) / (20 + 2)
+    assert generative.class_separation(X, np.array([0, 0, 1, 1])) == pytest.approx(14 / 22)
+    # means 2 and 4: between 4, within 16 (mean 8): (4 - 8) / (20 + 8), below zero
+    assert generative.class_separation(X, np.array([0, 1, 0, 1])) == pytest.approx(-4 / 28)
+    assert math.isnan(generative.class_separation(np.ones((4, 2)), np.array([0, 0, 1, 1])))
+    noise = np.random.default_rng(0).normal(size=(500, 8))
+    assert abs(generative.class_separation(noise, np.repeat(np.arange(10), 50))) < 0.01
+
+
+def test_training_health_flags_each_collapse_condition():
+    ok = generative.training_health([{"loss": 2.0}, {"loss": 1.0}], {"synthetic": 0.3}, name="t")
+    assert not ok["collapsed"] and ok["loss_start"] == {"loss": 2.0} and ok["loss_end"] == {"loss": 1.0}
+    assert ok["epochs"] == 2 and ok["collapse_reasons"] == []
+    assert generative.training_health([{"loss": 1.0}], {"synthetic": 1e-4}, name="t")["collapsed"]
+    assert generative.training_health([{"loss": float("nan")}], {"synthetic": 0.3}, name="t")["collapsed"]
+    flagged = generative.training_health([{"loss": 1.0}], {"s": 0.3}, name="t", flags={"dead decoder": True})
+    assert flagged["collapsed"] and flagged["collapse_reasons"] == ["dead decoder"]
+
+
+@pytest.mark.parametrize("name", GENERATIVE)
+def test_forced_collapse_is_flagged(name, tiny):
+    """With one descriptor for every class nothing can tell the unseen classes apart: a collapse."""
+    from dataclasses import replace
+
+    _, _, view = tiny
+    same = replace(view, descriptors=np.tile(view.descriptors.mean(axis=0), (len(view.descriptors), 1)))
+    method = METHODS.get(name)(**cheap(name)).fit(same, rng=np.random.default_rng(0))
+    health = method.record_info()["training_health"]
+    assert health["collapsed"] and health["collapse_reasons"]
+
+
+def test_cada_release_noise_is_one_draw_per_sample_scaled_by_exp_logvar():
+    torch.manual_seed(0)
+    mu, logvar = torch.randn(5, 4), torch.randn(5, 4)
+    z = cada_vae.sample_latent(mu, logvar, "release")
+    ratio = (z - mu) / torch.exp(logvar)  # the same draw in every dimension of a row
+    assert torch.allclose(ratio, ratio[:, :1].expand(-1, 4), atol=1e-5)
+    with pytest.raises(ValueError, match="latent_noise"):
+        cada_vae.sample_latent(mu, logvar, "other")
+
+
+def test_cada_standardises_features_on_the_training_view(tiny):
+    _, _, view = tiny
+    params = cheap("cada_vae") | {"feature_scaling": "standard"}
+    method = cada_vae.CADAVAE(**params).fit(view, rng=np.random.default_rng(0))
+    Z = method.scaler_.transform(view.features)
+    assert np.allclose(Z.mean(axis=0), 0, atol=1e-4)
+    assert cada_vae.CADAVAE.space["feature_scaling"].default == "standard"
+    assert cada_vae.CADAVAE.presets["paper"]["feature_scaling"] == "minmax"
