@@ -143,7 +143,7 @@ def _v3(name: str, **fields: Any) -> SynthSpecV3:
 
 # BEGIN CALIBRATED KNOBS (written by benchmarks/calibrate_synthetic.py --write; do not edit by hand)
 CALIBRATED_KNOBS: dict[str, dict[str, float]] = {
-    "synth-cub": {"noise": 2.0, "unexplained": 1.0, "realisation": 0.5},
+    "synth-cub": {"noise": 9.5, "unexplained": 1.4, "realisation": 0.8},
     "synth-awa2": {"noise": 2.0, "unexplained": 1.0, "realisation": 0.5},
     "synth-sun": {"noise": 2.0, "unexplained": 1.0, "realisation": 0.5},
     "synth-awa1": {"noise": 2.0, "unexplained": 1.0, "realisation": 0.5},
