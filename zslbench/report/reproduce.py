@@ -29,6 +29,11 @@ from zslbench.report.published import full_data_numbers
 REPORT_METRICS: tuple[str, ...] = ("zsl_top1", "gzsl_seen", "gzsl_unseen", "gzsl_h")
 LINEAR_FAMILY: tuple[str, ...] = ("ale", "devise", "eszsl", "sae", "conse")
 """The held-out linear family of the realism targets (issue 14): Spearman on GZSL H, ZSL error."""
+METHOD_NOTES: dict[str, str] = {
+    "conse": "our ConSE defaults to the ICIS variant (every seen class in the combination, top_t=0); GBU's "
+             "res101 ConSE uses the top 10 (run it with --set top_t=10 to compare like with like)",
+}
+"""Known differences between our method and the published row it is compared with."""
 IMAGE_FREE_BASELINES: tuple[str, ...] = ("conse", "costa", "subreg", "wdae", "vgse_crm", "wavg", "smo")
 
 
@@ -223,6 +228,9 @@ def render_markdown(rep: Reproduction) -> str:
             f"{_pct(s['mean_abs_zsl_error_held_out'])} | {_pct(s['mean_abs_zsl_error_linear_held_out'])} | "
             f"{_pct(s['calibration_mean_abs_error'])} / {_pct(s['calibration_max_abs_error'])} | {order_txt} | {below} |")
     lines.append("")
+    notes = [f"- {m}: {METHOD_NOTES[m]}" for m in sorted(set(rep.rows["method"])) if m in METHOD_NOTES]
+    if notes:
+        lines += ["Notes:", "", *notes, ""]
     for role, title in (("calibration", "Calibration rows (fitted: not a realism measure)"),
                         ("held-out", "Held-out rows"), ("reference", "Real data")):
         part = rep.rows[rep.rows["role"] == role]
