@@ -3,7 +3,8 @@
 #
 #   bash results/regenerate.sh            # JOBS=2 SEEDS="0 1 2 3 4" by default
 #
-# On 2 CPU cores the full `run --all` (every method, 3 synthetic datasets, 5 seeds) takes many hours:
+# On 2 CPU cores the full `run --all` (every method, 3 synthetic datasets, 5 seeds) takes many hours
+# (generator v2 figures; v3 has the same sizes):
 # an ICIS run takes ~3.5 minutes on synth-cub and ~30 on synth-sun (hidden 4096), the generative methods
 # 1-16 minutes at their fast presets (the committed records took 18.1 h of wall time). Re-running resumes:
 # runs already recorded are skipped, so this can be stopped and started again.
@@ -27,3 +28,4 @@ zslbench report --results results --layout icis --format md --calibrated --ausuc
 zslbench report --results results --layout icis --format csv --out results/tables/icis.csv
 zslbench leaderboard --results results --out results
 zslbench plot --results results --out results/figures
+zslbench reproduce --results results --out results/reproduction

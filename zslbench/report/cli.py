@@ -1,4 +1,5 @@
-"""Command-line entry points of the reporting part: ``report``, ``leaderboard``, ``plot``, ``check``.
+"""Command-line entry points of the reporting part: ``report``, ``reproduce``, ``leaderboard``, ``plot``,
+``check``.
 
 :func:`add_report_commands` adds them to the main ``zslbench`` parser's subparsers; each sets
 ``func(args) -> int`` (the exit code).
@@ -41,6 +42,16 @@ def add_report_commands(subparsers: Any) -> None:
                      help="which procedure's runs to tabulate (default: validation; 'paper' is labelled)")
     rep.add_argument("--out", type=Path, default=None, help="write here instead of standard output")
     rep.set_defaults(func=cmd_report)
+
+    rp = subparsers.add_parser("reproduce", help="our numbers beside the published ones, with rank "
+                               "correlations (Markdown + JSON; on built-in data: a realism measure)")
+    _add_results(rp)
+    rp.add_argument("--published-csv", type=Path, default=None,
+                    help="published numbers file (default: results/published/published.csv of the checkout)")
+    rp.add_argument("--procedure", default="validation", help="which procedure's runs to compare (default: validation)")
+    rp.add_argument("--out", type=Path, default=None,
+                    help="write <OUT>.md and <OUT>.json (default: print the Markdown)")
+    rp.set_defaults(func=cmd_reproduce)
 
     lb = subparsers.add_parser("leaderboard", help="rank methods by mean GZSL H (Markdown + JSON)")
     _add_results(lb)
@@ -112,6 +123,23 @@ def _profile_banner(res) -> str | None:
     from zslbench.profiles import banner_for, profile_of
 
     return banner_for(profile_of(res.records.values()))
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from zslbench.report.published import load_published
+    from zslbench.report.reproduce import build_reproduction, render_markdown, write_reproduction
+
+    rep = build_reproduction(_load(args.results), load_published(args.published_csv), procedure=args.procedure)
+    if rep.rows.empty:
+        print(f"error: no '{args.procedure}' run under {args.results} has a published number for its dataset "
+              "and features", file=sys.stderr)
+        return 1
+    if args.out is None:
+        sys.stdout.write(render_markdown(rep))
+        return 0
+    md, js = write_reproduction(rep, args.out)
+    print(f"wrote {md} and {js}", file=sys.stderr)
+    return 0
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
