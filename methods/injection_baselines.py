@@ -228,6 +228,48 @@ def smo_mixtures(unseen_desc: np.ndarray, seen_desc: np.ndarray, *, lr: float, p
     return softmax(best_r, axis=1), steps
 
 
+def smo_mixtures_release(unseen_desc: np.ndarray, seen_desc: np.ndarray, *, lr: float, eps: float,
+                         patience: int, max_steps: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """SMO as the ICIS release runs it: random start, stop on tiny improvements, keep the last r.
+
+    Per unseen class, r starts at N(0, (2 / S)^2) (S seen classes). Each step computes the loss at r and
+    then takes the gradient step. A counter grows by one after a step whose loss is not below the best
+    so far, or is below it but within ``eps`` of the previous step's loss; any other improving step resets
+    it. The class stops once the counter exceeds ``patience`` and keeps its last r (already stepped), not
+    its best one. ``max_steps`` is a safety cap (the release has none).
+
+    Args:
+        unseen_desc: (U, A); seen_desc: (S, A).
+    Returns:
+        (U, S) mixture weights softmax(r) and (U,) the steps each class ran.
+    """
+    from threadpoolctl import threadpool_limits
+
+    a_u = np.asarray(unseen_desc, dtype=np.float64)
+    A_s = np.asarray(seen_desc, dtype=np.float64)
+    U, S = a_u.shape[0], A_s.shape[0]
+    r = rng.normal(0.0, 2.0 / S, size=(U, S))
+    best = np.full(U, np.inf)
+    prev = np.full(U, np.inf)
+    counter = np.zeros(U, dtype=np.int64)
+    steps = np.zeros(U, dtype=np.int64)
+    active = np.ones(U, dtype=bool)
+    with threadpool_limits(1):
+        for _ in range(int(max_steps)):
+            loss, grad = smo_loss_and_grad(r, A_s, a_u)
+            r -= lr * grad * active[:, None]
+            steps += active
+            improved = loss < best
+            tiny = np.abs(prev - loss) < eps
+            counter = np.where(active, np.where(improved & ~tiny, 0, counter + 1), counter)
+            best = np.where(active & improved, loss, best)
+            prev = np.where(active, loss, prev)
+            active &= counter <= patience
+            if not active.any():
+                break
+    return softmax(r, axis=1), steps
+
+
 def smo_loss_and_grad(r: np.ndarray, A_s: np.ndarray, a_u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-class loss ``mean((softmax(r) A_s - a_u)^2)`` (U,) and its gradient w.r.t. r (U, S)."""
     p = softmax(r, axis=1)
@@ -240,20 +282,32 @@ def smo_loss_and_grad(r: np.ndarray, A_s: np.ndarray, a_u: np.ndarray) -> tuple[
 class SMO(ClassifierInjection):
     """VGSE SMO: unseen rows as learnt convex combinations of seen rows that reproduce the descriptor."""
 
-    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {}}  # the defaults are the paper's
-    version: ClassVar[int] = 1
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {"variant": "icis_release"}}
+    version: ClassVar[int] = 2  # v2: the paper preset runs the release's start and stopping rule
     space: ClassVar[Mapping[str, Param]] = {
         "lr": Param(1000.0, help="gradient-descent step size (VGSE: 1000)"),
         "patience": Param(10, help="steps without improvement before a class stops"),
         "max_steps": Param(20000, help="hard cap on steps"),
         "norm_scale": Param(True, help="apply the ICIS norm-scale heuristic to the predicted rows"),
+        "variant": Param("converge",
+                         help="'converge': start at uniform, stop after `patience` steps without improvement, "
+                              "keep the best r; 'icis_release': random start, stop once improvements stay "
+                              "below `eps`, keep the last r (smo_mixtures_release; the paper preset)"),
+        "eps": Param(1e-7, help="'icis_release' only: an improvement smaller than this counts as none"),
     }
     test_params: ClassVar[Mapping[str, Any]] = {"max_steps": 2000}
     description = "VGSE SMO (Xu et al., CVPR 2022): similarity matrix optimisation (image-free)"
 
     def inject(self, view: TrainView, rng: np.random.Generator) -> np.ndarray:
-        mix, steps = smo_mixtures(view.descriptors[view.unseen], view.descriptors[view.seen],
-                                  lr=float(self.lr), patience=int(self.patience), max_steps=int(self.max_steps))
+        if self.variant not in ("converge", "icis_release"):
+            raise ValueError(f"smo: variant must be 'converge' or 'icis_release', got {self.variant!r}")
+        if self.variant == "icis_release":
+            mix, steps = smo_mixtures_release(
+                view.descriptors[view.unseen], view.descriptors[view.seen], lr=float(self.lr),
+                eps=float(self.eps), patience=int(self.patience), max_steps=int(self.max_steps), rng=rng)
+        else:
+            mix, steps = smo_mixtures(view.descriptors[view.unseen], view.descriptors[view.seen],
+                                      lr=float(self.lr), patience=int(self.patience), max_steps=int(self.max_steps))
         self.steps_ = steps
         self.max_steps_hit_ = int(np.sum(steps >= int(self.max_steps)))
         rows = mix @ view.seen_targets()

@@ -12,6 +12,12 @@ classifier weight rows, refining rows predicted by the ICIS ``mlp`` predictor. I
    ``refined = input + sigmoid(g) * r``.
 3. At test time refine [seen rows; predicted unseen rows] together and keep the unseen ones.
 
+``variant="icis_release"`` (the ``paper`` preset) follows the ICIS release where it departs from the
+wDAE paper: the graph ranks and weights neighbours by the dot product of the raw rows, not their
+cosine; the DAE is trained to reproduce its own (noise-free) mixed input rather than the clean seen
+rows; the quarters replaced in the meta-batch copies are disjoint (one permutation); and the GZSL
+classifier uses the DAE's refined seen rows in place of the base classifier's.
+
 CPU cost: every meta-batch copy goes through the network at once (one (B * N)-row batch), the
 predictor's outputs are computed once (the predictor is frozen during step 2), and the cosine
 similarities between every clean and every predicted seen row are computed once, so building a
@@ -31,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from zslbench.method import ClassifierInjection, Param, TrainView
+from zslbench.method import ClassifierInjection, LinearClassifier, Param, TrainView
 from zslbench.methods.icis import SlopeStopper, make_adam, torch_seed, train_predictor
 from zslbench.methods.injection_baselines import predictor_space
 from zslbench.progress import epoch_done
@@ -59,6 +65,11 @@ def topk_graph(sim: torch.Tensor, top_k: int, temperature: float) -> tuple[torch
 def _cosine_matrix(X: torch.Tensor) -> torch.Tensor:
     Z = nn.functional.normalize(X, dim=-1)
     return Z @ Z.transpose(-1, -2)
+
+
+def _similarity(X: torch.Tensor, release: bool) -> torch.Tensor:
+    """(..., N, N) graph similarities of rows X (..., N, D): dot products (release) or cosines."""
+    return X @ X.transpose(-1, -2) if release else _cosine_matrix(X)
 
 
 class RelationLayer(nn.Module):
@@ -106,7 +117,6 @@ class WeightsDAE(nn.Module):
 class WDAE(ClassifierInjection):
     """wDAE-GNN: the ``mlp`` predictor's rows refined by a graph denoising autoencoder over all rows."""
 
-    version: ClassVar[int] = 1
     space: ClassVar[Mapping[str, Param]] = {
         **predictor_space(),
         "dae_hidden_dim": Param(512, choices=(0, 256, 512, 1024),
@@ -118,15 +128,31 @@ class WDAE(ClassifierInjection):
         "meta_batch": Param(4, help="copies of the seen rows per DAE step"),
         "dae_max_epochs": Param(100, help="cap on DAE steps (one meta-batch per epoch); the ICIS "
                                           "adaptation allows 1000 under the slope rule"),
+        "variant": Param("wdae", help="'wdae' (the wDAE paper) or 'icis_release' (the ICIS code's adaptation; "
+                                      "see the module docstring); the paper preset selects the latter"),
     }
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {
-        "paper": {"dae_hidden_dim": 0, "dae_max_epochs": 1000},
+        "paper": {"dae_hidden_dim": 0, "dae_max_epochs": 1000, "variant": "icis_release"},
     }
+    version: ClassVar[int] = 2  # v2: the paper preset follows the ICIS release (variant icis_release)
     test_params: ClassVar[Mapping[str, Any]] = {"hidden_dim": 32, "max_epochs": 30, "lr": 1e-3,
                                                 "dae_hidden_dim": 16, "dae_max_epochs": 30}
     description = "wDAE-GNN (Gidaris & Komodakis, CVPR 2019), ICIS adaptation (image-free)"
 
+    def fit(self, view: TrainView, *, rng: np.random.Generator) -> "WDAE":
+        """Fit as every injection; the release variant then swaps in the refined seen rows."""
+        super().fit(view, rng=rng)
+        if self.refined_seen_ is not None:
+            rows = [self._row_of[int(c)] for c in view.seen]
+            weight, bias = self.classifier_.weight.copy(), self.classifier_.bias.copy()
+            weight[rows], bias[rows] = self.refined_seen_[:, :-1], self.refined_seen_[:, -1]
+            self.classifier_ = LinearClassifier(weight, bias, self.classifier_.classes)
+        return self
+
     def inject(self, view: TrainView, rng: np.random.Generator) -> np.ndarray:
+        if self.variant not in ("wdae", "icis_release"):
+            raise ValueError(f"wdae: variant must be 'wdae' or 'icis_release', got {self.variant!r}")
+        release = self.variant == "icis_release"
         device = torch.device(self.device)
         gen = torch_seed(rng)
         T_np = view.seen_targets()
@@ -138,56 +164,63 @@ class WDAE(ClassifierInjection):
             T = torch.as_tensor(T_np, dtype=torch.float32, device=device)
             P = predictor(torch.as_tensor(view.descriptors[view.seen], dtype=torch.float32, device=device))
             P_unseen = predictor(torch.as_tensor(view.descriptors[view.unseen], dtype=torch.float32, device=device))
-        dae, dae_info = self._train_dae(T, P, gen, device)
+        dae, dae_info = self._train_dae(T, P, gen, device, release)
         self.train_info_ = {"predictor": pred_info, "dae": dae_info}
         with torch.no_grad():
             X = torch.cat([T, P_unseen]).unsqueeze(0)
-            nbr, w = topk_graph(_cosine_matrix(X), int(self.top_k), float(self.temperature))
-            refined = dae(X, nbr, w)[0, T.shape[0]:]
-        return refined.cpu().numpy().astype(np.float64)
+            nbr, w = topk_graph(_similarity(X, release), int(self.top_k), float(self.temperature))
+            refined = dae(X, nbr, w)[0].cpu().numpy().astype(np.float64)
+        self.refined_seen_ = refined[:T.shape[0]] if release else None
+        return refined[T.shape[0]:]
 
     def record_info(self) -> dict[str, Any]:
         """Training facts of both stages (predictor, DAE) for the run record."""
         return {k: dict(v) for k, v in self.train_info_.items()}
 
     def _train_dae(self, T: torch.Tensor, P: torch.Tensor, gen: torch.Generator,
-                   device: torch.device) -> tuple[WeightsDAE, dict[str, Any]]:
+                   device: torch.device, release: bool) -> tuple[WeightsDAE, dict[str, Any]]:
         """Train the DAE on meta-batches of seen rows with a random quarter replaced by predictions.
 
         Args:
             T: (S, D) clean seen rows; P: (S, D) the predictor's rows for the same classes.
+            release: the ICIS release's graph, replacement and target (module docstring).
         """
         hidden = int(self.dae_hidden_dim) or 3 * T.shape[1]
         # Layer initialisation and dropout draw from torch's global generator: seed it from the run
         # inside fork_rng so that the fit is deterministic and the caller's global state is untouched.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=gen)))
-            return self._dae_loop(T, P, gen, device, hidden)
+            return self._dae_loop(T, P, gen, device, hidden, release)
 
     def _dae_loop(self, T: torch.Tensor, P: torch.Tensor, gen: torch.Generator, device: torch.device,
-                  hidden: int) -> tuple[WeightsDAE, dict[str, Any]]:
+                  hidden: int, release: bool) -> tuple[WeightsDAE, dict[str, Any]]:
         S, D = T.shape
         B = int(self.meta_batch)
         dae = WeightsDAE(D, hidden, float(self.dropout))
         dae.to(device).train()
         # Cosines between every clean and every predicted row, once: a meta-batch's graph is a gather.
         both = torch.cat([T, P])
-        sim_all = _cosine_matrix(both)
+        sim_all = _similarity(both, release)
         opt = make_adam(dae.parameters(), float(self.lr))
         stopper = SlopeStopper(float(self.slope_threshold))
-        n_replace = S // 4
+        n_replace = S // B if release else S // 4
         rows = torch.arange(S, device=device)
         epoch, stopped = 0, False
         for epoch in range(1, int(self.dae_max_epochs) + 1):
             source = rows.repeat(B, 1)  # (B, S): row s of copy b is clean (s) or predicted (S + s)
+            perm = torch.randperm(S, generator=gen).to(device) if release else None
             for b in range(B):
-                replaced = torch.randperm(S, generator=gen)[:n_replace].to(device)
+                if release:  # copy b replaces the b-th quarter of one permutation
+                    replaced = perm[b * n_replace:(b + 1) * n_replace]
+                else:
+                    replaced = torch.randperm(S, generator=gen)[:n_replace].to(device)
                 source[b, replaced] += S
             X = both[source]
             nbr, w = topk_graph(sim_all[source.unsqueeze(-1), source.unsqueeze(1)], int(self.top_k),
                                 float(self.temperature))
             noisy = X + float(self.noise) * torch.randn(X.shape, generator=gen).to(device)
-            loss = ((dae(noisy, nbr, w) - T.unsqueeze(0)) ** 2).mean()
+            target = X if release else T.unsqueeze(0)
+            loss = ((dae(noisy, nbr, w) - target) ** 2).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

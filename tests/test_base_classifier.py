@@ -192,6 +192,17 @@ def test_in_place_adam_equals_torch_adam(fused):
     assert adam.fused is fused
 
 
+def test_selection_ties_keep_the_later_epoch_or_with_earliest_best_the_first():
+    # two far-apart classes: every epoch classifies the selection images perfectly (accuracy 1.0 ties)
+    X = np.array([[5.0, 0.0], [6.0, 0.0], [-5.0, 0.0], [-6.0, 0.0]], dtype=np.float32)
+    y = np.array([0, 0, 1, 1])
+    settings = BaseClassifierSettings(epochs=4, lr=1e-1, batch_size=4)
+    _, _, later = train_linear_softmax(X, y, 2, settings, seed=0, select_on=(X, y))
+    _, _, first = train_linear_softmax(X, y, 2, settings, seed=0, select_on=(X, y), earliest_best=True)
+    assert later["selection_accuracy"] == first["selection_accuracy"] == 1.0
+    assert (later["chosen_epoch"], first["chosen_epoch"]) == (4, 1)
+
+
 def test_test_seen_selection_is_labelled_and_guarded(tiny):
     ds, split = tiny
     test_seen = (ds.features[split.eval_seen], ds.labels[split.eval_seen])

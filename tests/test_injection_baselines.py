@@ -16,10 +16,11 @@ from zslbench.methods.injection_baselines import (
     ridge_map,
     smo_loss_and_grad,
     smo_mixtures,
+    smo_mixtures_release,
     span_basis,
     wavg_weights,
 )
-from zslbench.methods.wdae import topk_graph
+from zslbench.methods.wdae import _similarity, topk_graph
 from zslbench.metrics import mean_class_accuracy
 from zslbench.registry import METHODS
 
@@ -165,6 +166,66 @@ def test_conse_with_t1_picks_the_descriptor_closest_to_the_top_seen_class():
     np.testing.assert_allclose(conse_embedding(probs, np.eye(3), top_t=3), probs)
     with pytest.raises(ValueError, match="top_t"):
         conse_embedding(probs, np.eye(3), top_t=-1)
+
+
+def test_smo_release_keeps_the_stepped_r_of_the_last_step():
+    # S = 2 seen descriptors 0 and 1, target 1: loss = (p1 - 1)^2 with p = softmax(r), so by hand
+    # dL/dr1 = 2 (p1 - 1) p1 (1 - p1) = -dL/dr0. One step from the N(0, (2/S)^2) start, then the cap.
+    seen, unseen = np.array([[0.0], [1.0]]), np.array([[1.0]])
+    r0 = np.random.default_rng(7).normal(0.0, 2.0 / 2, size=(1, 2))
+    p1 = np.exp(r0[0, 1]) / np.exp(r0[0]).sum()
+    g1 = 2.0 * (p1 - 1.0) * p1 * (1.0 - p1)
+    r1 = r0 - 10.0 * np.array([[-g1, g1]])
+    mix, steps = smo_mixtures_release(unseen, seen, lr=10.0, eps=1e-7, patience=10, max_steps=1,
+                                      rng=np.random.default_rng(7))
+    np.testing.assert_allclose(mix, np.exp(r1) / np.exp(r1).sum(), rtol=1e-12)
+    assert steps.tolist() == [1]
+
+
+def test_smo_release_stops_after_patience_plus_one_steps_without_improvement():
+    # lr = 0: step 1 improves on the start (inf) by a lot (counter 0); steps 2..12 do not improve
+    # (counter 1..11); the counter exceeds 10 after step 12, and r is still the random start.
+    seen, unseen = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]), np.array([[0.3, 0.9]])
+    mix, steps = smo_mixtures_release(unseen, seen, lr=0.0, eps=1e-7, patience=10, max_steps=1000,
+                                      rng=np.random.default_rng(3))
+    r0 = np.random.default_rng(3).normal(0.0, 2.0 / 3, size=(1, 3))
+    assert steps.tolist() == [12]
+    np.testing.assert_allclose(mix, np.exp(r0) / np.exp(r0).sum(), rtol=1e-12)
+
+
+def test_smo_release_stops_once_improvements_are_tiny():
+    # With a huge eps every improving step counts as tiny: the counter grows every step from step 2.
+    seen, unseen = np.array([[0.0], [1.0]]), np.array([[1.0]])
+    _, steps = smo_mixtures_release(unseen, seen, lr=10.0, eps=1e9, patience=10, max_steps=1000,
+                                    rng=np.random.default_rng(0))
+    # step 1: |inf - loss| is not tiny (counter 0); steps 2..12 improve but tinily (counter 1..11 > 10)
+    assert steps.tolist() == [12]
+    # with eps = 0 the same improving steps reset the counter, and the run goes on
+    _, steps = smo_mixtures_release(unseen, seen, lr=10.0, eps=0.0, patience=10, max_steps=50,
+                                    rng=np.random.default_rng(0))
+    assert steps.tolist() == [50]
+
+
+def test_wdae_release_graph_ranks_by_dot_product_not_cosine():
+    # row 0 = (1, 0.1): its cosine is highest with row 2 = (1, 0) (0.995 vs 0.77 with row 1 = (3, 3)),
+    # its dot product with row 1 (3.3 vs 1.0)
+    X = torch.tensor([[[1.0, 0.1], [3.0, 3.0], [1.0, 0.0]]])
+    nbr_cos, _ = topk_graph(_similarity(X, release=False), top_k=1, temperature=5.0)
+    nbr_dot, w = topk_graph(_similarity(X, release=True), top_k=2, temperature=5.0)
+    assert int(nbr_cos[0, 0, 0]) == 2 and int(nbr_dot[0, 0, 0]) == 1
+    # weights: softmax(5 * (3.3, 1.0)) over the two neighbours
+    np.testing.assert_allclose(w[0, 0].numpy(), [1 / (1 + np.exp(-11.5)), 1 / (1 + np.exp(11.5))], rtol=1e-5)
+
+
+def test_wdae_release_variant_refines_the_seen_rows_too(tiny_view):
+    _, _, view = tiny_view
+    cls = METHODS.get("wdae")
+    seen_rows = np.searchsorted(view.base.classes, view.seen)
+    plain = cls(**cls.test_params).fit(view, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(plain.classifier_.augmented[seen_rows], view.base.augmented[seen_rows])
+    release = cls(**{**cls.test_params, "variant": "icis_release"}).fit(view, rng=np.random.default_rng(0))
+    assert not np.allclose(release.classifier_.augmented[seen_rows], view.base.augmented[seen_rows])
+    assert cls.presets["paper"]["variant"] == "icis_release"
 
 
 def test_wdae_graph_excludes_self_and_weights_sum_to_one():

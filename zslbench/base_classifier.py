@@ -8,7 +8,7 @@ epoch's weights are kept is the ``selection`` setting:
 - ``"last"`` (default, honest): the last epoch;
 - ``"holdout"``: a seeded share of each seen class's training images is held out and the epoch with the
   best mean per-class accuracy on them is kept (the classifier then trains on the remaining images);
-- ``"test_seen"``: the ICIS authors' procedure, the epoch with the best accuracy on test-seen images. It
+- ``"test_seen"``: the ICIS authors' procedure, the first epoch with the best accuracy on test-seen images. It
   uses test data, so the runner passes ``test_seen=(X, y)`` only in the labelled ``paper`` procedure and
   the info dict says ``"uses_test_data": True``.
 
@@ -42,7 +42,7 @@ from zslbench.records import write_atomically
 
 log = logging.getLogger(__name__)
 
-BASE_CLASSIFIER_VERSION = 2
+BASE_CLASSIFIER_VERSION = 3  # v3: test_seen selection keeps the earliest best epoch (the ICIS code's rule)
 """Bump when the training code changes the weights it produces (it is part of every cache key)."""
 SELECTIONS: tuple[str, ...] = ("last", "holdout", "test_seen")
 _MEMO_SIZE = 8
@@ -144,6 +144,7 @@ def train_linear_softmax(
     *,
     device: str = "cpu",
     select_on: tuple[np.ndarray, np.ndarray] | None = None,
+    earliest_best: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Train ``logits = X W^T + b`` with Adam and cross-entropy on shuffled mini-batches.
 
@@ -160,7 +161,8 @@ def train_linear_softmax(
         seed: seeds the initialisation and the shuffling (one ``torch.Generator``).
         device: torch device.
         select_on: (X_sel (m, d), y_sel (m,)) images on which each epoch's mean per-class accuracy is
-            measured; the best epoch's weights are returned (ties: the later epoch). None: last epoch.
+            measured; the best epoch's weights are returned (ties: the later epoch, or the earlier with
+            ``earliest_best``, as the ICIS code's test-seen selection does). None: last epoch.
 
     Returns:
         weight (K, d) float64, bias (K,) float64, info with ``chosen_epoch`` (1-based),
@@ -206,7 +208,7 @@ def train_linear_softmax(
         if select_on is not None:
             pred = torch.addmm(bias, Xs, weight.t()).argmax(1).cpu().numpy()
             acc = float(np.nanmean(per_class_accuracy(ys, pred)))
-            if acc >= best[0]:
+            if acc > best[0] or (acc == best[0] and not earliest_best):
                 best = (acc, epoch, weight.clone(), bias.clone())
         epoch_done("base classifier", epoch, int(settings.epochs),
                    loss=float(loss_sum) / n if track_loss else None)
@@ -275,6 +277,7 @@ def _train_linear_softmax_autograd(
     *,
     device: str = "cpu",
     select_on: tuple[np.ndarray, np.ndarray] | None = None,
+    earliest_best: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """The reference: :func:`train_linear_softmax` written with autograd and ``torch.optim.Adam``.
 
@@ -314,7 +317,7 @@ def _train_linear_softmax_autograd(
             with torch.no_grad():
                 pred = torch.addmm(bias, Xs, weight.t()).argmax(1).cpu().numpy()
             acc = float(np.nanmean(per_class_accuracy(ys, pred)))
-            if acc >= best[0]:
+            if acc > best[0] or (acc == best[0] and not earliest_best):
                 best = (acc, epoch, weight.detach().clone(), bias.detach().clone())
     seconds = time.perf_counter() - start
     if select_on is None:
@@ -488,7 +491,8 @@ def get_base_classifier(
     start = time.perf_counter()
     with torch_threads(1 if str(device).startswith("cpu") else None):
         weight, bias, train_info = train_linear_softmax(X, pos, seen.size, settings, seed, device=device,
-                                                        select_on=select_on)
+                                                        select_on=select_on,
+                                                        earliest_best=settings.selection == "test_seen")
     seconds = time.perf_counter() - start
     if settings.center_rows:  # same predictions, canonical rows (see BaseClassifierSettings)
         weight, bias = weight - weight.mean(axis=0), bias - bias.mean()
