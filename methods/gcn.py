@@ -16,7 +16,7 @@ unseen classifier rows.
   phases use the kNN graph's exact-k-hop neighbourhoods instead of ancestors / descendants (a dense
   multi-hop GCN); ``graph_info_`` records which.
 
-Graphs (see :mod:`zslbench.data.class_graph`): ``graph="knn"`` (default, every dataset): cosine kNN over
+Graphs (see :mod:`zslbench.methods._class_graph`): ``graph="knn"`` (default, every dataset): cosine kNN over
 descriptors, ``k`` in the search space. ``graph="wordnet"``: the WordNet hierarchy of the class names
 (needs a local WordNet, e.g. Debian's ``wordnet-base``; an error says so when absent); it is never chosen
 silently, so a run's graph does not depend on what the machine has installed. Numbers on either graph are
@@ -27,33 +27,10 @@ seen rows ``[w | b]`` (seen rows stay the base classifier's own), so seen and un
 With ``center_targets`` (default) the network predicts the seen rows minus their mean row ``t̄``; an unseen
 row is ``t̄ + u * mean ||t_s - t̄||`` for the unit-norm output ``u``.
 
-Defaults differ from the papers (version 2; the ``paper`` preset restores the published settings:
-uncentred inputs and targets, plain self loops, dropout 0.5, weight decay 5e-4 on every layer, layer
-biases, lr 1e-3). Version 1 used the published settings as defaults and collapsed on the synthetic
-benchmarks: GCNZ's unseen rows had mean pairwise cosine 0.999 (one row for every class), ZSL top-1 near
-chance, GZSL unseen 0. What was found on the validation split of synth-cub (base classifier 30 epochs,
-lr 1e-3; never the test split):
-
-- the descriptors are L2-normalised non-negative attribute vectors, so every input (and every cosine kNN
-  neighbourhood) is dominated by one shared direction: ``center`` subtracts the seen classes' mean
-  descriptor before normalising and before building the kNN graph;
-- each propagation step averages a node with its k neighbours, which on these graphs blurs exactly the
-  classes that must be told apart (a one-layer linear GCN: ZSL 13.7% with plain self loops vs 21.7% with
-  ``self_weight=5``; ridge_injection: 20-25%): ``self_weight`` multiplies the self loop before
-  normalisation;
-- regularisation: ~100 seen rows to fit with a 2049-d output, so the unregularised net interpolates
-  them (train loss 0.00, ZSL 5%), while weight decay on stacked layers *with biases* drives the weights to
-  zero and leaves the biases, i.e. the same row for every node (the collapse; mean cosine 0.97-1.0):
-  ``layer_bias=False`` (inputs and targets are centred, so biases are not needed) with stronger weight
-  decay (0.1-0.3) and no dropout;
-- the bias / offset mismatch behind GZSL unseen = 0: the base classifier's rows share a mean row whose
-  logit on every image is large; unit-norm predictions of the raw rows got its share wrong, so seen rows
-  always won (or, with centred inputs but raw targets, unseen rows always won: GZSL seen 0).
-  ``center_targets`` keeps the mean row exact and predicts only the class-specific part.
-
-Even so, deeper non-linear stacks trail a linear map on synthetic data (100 training rows): on the
-synth-cub validation split (defaults, seed 0) sgcn reaches 18.5% ZSL, dgp 12.7% and gcnz's 6 layers 7.2%,
-against 20-25% for ridge on the same base classifier (v1: 2-4%).
+Defaults differ from the papers (version 2): centred inputs and targets, ``self_weight`` on the self loop,
+no layer biases, stronger weight decay and no dropout; the ``paper`` preset restores the published
+settings (uncentred, plain self loops, dropout 0.5, weight decay 5e-4, layer biases, lr 1e-3). Why, with
+the measurements: results/README.md, "GCN defaults".
 """
 
 from __future__ import annotations
@@ -65,8 +42,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
-from zslbench.base_classifier import torch_threads
-from zslbench.data.class_graph import (
+from zslbench.methods._class_graph import (
     hop_distances,
     hop_matrices,
     knn_graph,
@@ -74,8 +50,8 @@ from zslbench.data.class_graph import (
     wordnet_hierarchy,
 )
 from zslbench.method import ClassifierInjection, Param, TrainView
-from zslbench.progress import epoch_done
 from zslbench.registry import register_method
+from zslbench.toolbox import draw_seed, epoch_done, torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +162,7 @@ class _GraphInjection(ClassifierInjection):
         offset = targets.mean(axis=0) if self.center_targets else np.zeros(targets.shape[1])
         targets = targets - offset
         target_norm = float(np.linalg.norm(targets, axis=1).mean())
-        seed = int(rng.integers(2**31))
+        seed = draw_seed(rng)
         device = torch.device(self.device)
         seen_nodes = torch.as_tensor(np.asarray(view.seen), device=device)
         target = torch.as_tensor(normalize(targets), dtype=torch.float32, device=device)

@@ -19,7 +19,7 @@ writes no record.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import logging
 import math
 import os
@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from zslbench import toolbox
 from zslbench.method import Method, Param, TrainView
 
 log = logging.getLogger(__name__)
@@ -45,23 +46,10 @@ PROGRESS_ENV = "ZSLBENCH_PROGRESS"
 # --------------------------------------------------------------------------------------------------
 
 
-def torch_seed(rng: np.random.Generator) -> int:
-    """A torch seed drawn from the fit's numpy generator (advances ``rng`` by one draw)."""
-    return int(rng.integers(0, 2**62))
-
-
-@contextlib.contextmanager
-def seeded_torch(rng: np.random.Generator, device: str = "cpu") -> Iterator[None]:
-    """Run the block with torch's global RNG seeded from ``rng``; restore the caller's state after.
-
-    Module initialisation, ``torch.randn`` and ``torch.randperm`` inside the block are then a function of
-    ``rng`` only. Accelerator RNG state is forked too when ``device`` is not the CPU.
-    """
-    dev = torch.device(device)
-    forked = {"devices": []} if dev.type == "cpu" else {"devices": [dev], "device_type": dev.type}
-    with torch.random.fork_rng(**forked):
-        torch.manual_seed(torch_seed(rng))
-        yield
+GENERATIVE_SEED_BOUND = 2**62
+"""Seed bound of the generative family (part of its seed stream, see :mod:`zslbench.toolbox`)."""
+seeded_torch = functools.partial(toolbox.seeded_torch, bound=GENERATIVE_SEED_BOUND)
+"""``with seeded_torch(rng, device):`` torch's global RNG seeded from ``rng`` (:func:`zslbench.toolbox.seeded_torch`)."""
 
 
 def progress_disabled() -> bool | None:
@@ -72,7 +60,7 @@ def progress_disabled() -> bool | None:
 def progress(iterable: Iterable[T], *, desc: str, total: int | None = None) -> Iterable[T]:
     """Epochs over ``iterable`` reported by :class:`zslbench.progress.Epochs` (a nested bar on a terminal,
     log lines otherwise, nothing with ``ZSLBENCH_PROGRESS=0``); ``set_postfix`` sets the loss text."""
-    from zslbench.progress import Epochs
+    from zslbench.toolbox import Epochs
 
     return Epochs(iterable, desc, total)
 

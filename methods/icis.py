@@ -37,8 +37,8 @@ import torch
 from torch import nn
 
 from zslbench.method import ClassifierInjection, Param, TrainView
-from zslbench.progress import epoch_done
 from zslbench.registry import register_method
+from zslbench.toolbox import adam, epoch_done, torch_generator
 
 log = logging.getLogger(__name__)
 
@@ -204,15 +204,6 @@ def training_rows(view: TrainView, include_unseen: bool) -> tuple[np.ndarray, np
     return a, t, mask
 
 
-def make_adam(params, lr: float) -> torch.optim.Optimizer:
-    """Adam with betas (0.9, 0.999); the fused CPU kernel when available (much less per-step overhead)."""
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), fused=True)
-    except (RuntimeError, TypeError):
-        return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), foreach=True)
-
-
 def train_epochs(
     step_loss,
     n_rows: int,
@@ -234,7 +225,7 @@ def train_epochs(
     Returns:
         {"epochs": epochs run, "stopped_early": bool, "final_loss": last epoch loss}.
     """
-    opt = make_adam(params, lr)
+    opt = adam(params, lr)
     stopper = SlopeStopper(threshold)
     stopped = False
     epoch = 0
@@ -256,9 +247,8 @@ def train_epochs(
             "final_loss": stopper.losses[-1] if stopper.losses else float("nan")}
 
 
-def torch_seed(rng: np.random.Generator) -> torch.Generator:
-    """A CPU torch.Generator seeded from the run's numpy generator."""
-    return torch.Generator().manual_seed(int(rng.integers(2**31 - 1)))
+ICIS_SEED_BOUND = 2**31 - 1
+"""Seed bound of the ICIS family's torch generators (:func:`zslbench.toolbox.torch_generator`)."""
 
 
 def train_predictor(
@@ -337,7 +327,7 @@ class _ICISBase(ClassifierInjection):
     def inject(self, view: TrainView, rng: np.random.Generator) -> np.ndarray:
         """(U, d+1) predicted rows for ``view.unseen`` (no image is read: the view holds none)."""
         device = torch.device(self.device)
-        gen = torch_seed(rng)
+        gen = torch_generator(rng, ICIS_SEED_BOUND)
         common = dict(lr=float(self.lr), batch_size=int(self.batch_size), max_epochs=int(self.max_epochs),
                       threshold=float(self.slope_threshold), gen=gen, device=device)
         a_unseen = torch.as_tensor(view.descriptors[view.unseen], dtype=torch.float32, device=device)

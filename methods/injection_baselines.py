@@ -25,9 +25,9 @@ from scipy.spatial.distance import cdist
 from scipy.special import softmax
 
 from zslbench.method import AccessError, ClassifierInjection, Method, Param, TrainView
-from zslbench.methods.icis import MSE_THRESHOLD, torch_seed, train_predictor
-from zslbench.progress import epoch_done
+from zslbench.methods.icis import ICIS_SEED_BOUND, MSE_THRESHOLD, train_predictor
 from zslbench.registry import register_method
+from zslbench.toolbox import epoch_done, torch_generator
 
 _PREDICTOR_TEST_PARAMS = {"hidden_dim": 32, "max_epochs": 30, "lr": 1e-3}
 
@@ -401,7 +401,7 @@ class SubReg(ClassifierInjection):
         net, info = train_predictor(
             view.descriptors[view.seen], T, hidden_dim=int(self.hidden_dim), loss="mse", lr=float(self.lr),
             batch_size=int(self.batch_size), max_epochs=int(self.max_epochs),
-            threshold=float(self.slope_threshold), gen=torch_seed(rng), device=device, penalty=penalty)
+            threshold=float(self.slope_threshold), gen=torch_generator(rng, ICIS_SEED_BOUND), device=device, penalty=penalty)
         self.train_info_ = info
         with torch.no_grad():
             pred = net(torch.as_tensor(view.descriptors[view.unseen], dtype=torch.float32, device=device))

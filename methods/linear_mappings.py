@@ -29,10 +29,9 @@ import numpy as np
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import normalize
 
-from zslbench.base_classifier import torch_threads
 from zslbench.method import Method, Param, TrainView
-from zslbench.progress import epoch_done
 from zslbench.registry import register_method
+from zslbench.toolbox import epoch_done, torch_generator, torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +231,7 @@ class _Bilinear(Method):
         X, y = _check_inductive(view, self.name)
         seen = np.asarray(view.seen)
         self.descriptors_ = normalize(view.descriptors)
-        gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        gen = torch_generator(rng)
         dev = torch.device(self.device)
         Xt = torch.as_tensor(normalize(X), dtype=torch.float32, device=dev)
         target = torch.as_tensor(np.searchsorted(seen, y), device=dev)

@@ -13,6 +13,7 @@ from sklearn.preprocessing import normalize
 
 from zslbench.method import Method, Param, TrainView
 from zslbench.registry import register_method
+from zslbench.toolbox import draw_seed
 
 
 @register_method("random")
@@ -24,7 +25,7 @@ class RandomScores(Method):
     description = "Chance: uniform random scores (a floor, not a method)."
 
     def fit(self, view: TrainView, *, rng: np.random.Generator) -> "RandomScores":
-        self.seed_ = int(rng.integers(2**31))
+        self.seed_ = draw_seed(rng)
         return self
 
     def scores(self, X: np.ndarray, classes: np.ndarray) -> np.ndarray:

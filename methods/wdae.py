@@ -38,10 +38,10 @@ import torch
 from torch import nn
 
 from zslbench.method import ClassifierInjection, LinearClassifier, Param, TrainView
-from zslbench.methods.icis import SlopeStopper, make_adam, torch_seed, train_predictor
+from zslbench.methods.icis import ICIS_SEED_BOUND, SlopeStopper, train_predictor
 from zslbench.methods.injection_baselines import predictor_space
-from zslbench.progress import epoch_done
 from zslbench.registry import register_method
+from zslbench.toolbox import adam, epoch_done, torch_generator
 
 
 def topk_graph(sim: torch.Tensor, top_k: int, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,7 +154,7 @@ class WDAE(ClassifierInjection):
             raise ValueError(f"wdae: variant must be 'wdae' or 'icis_release', got {self.variant!r}")
         release = self.variant == "icis_release"
         device = torch.device(self.device)
-        gen = torch_seed(rng)
+        gen = torch_generator(rng, ICIS_SEED_BOUND)
         T_np = view.seen_targets()
         predictor, pred_info = train_predictor(
             view.descriptors[view.seen], T_np, hidden_dim=int(self.hidden_dim), loss="mse", lr=float(self.lr),
@@ -201,7 +201,7 @@ class WDAE(ClassifierInjection):
         # Cosines between every clean and every predicted row, once: a meta-batch's graph is a gather.
         both = torch.cat([T, P])
         sim_all = _similarity(both, release)
-        opt = make_adam(dae.parameters(), float(self.lr))
+        opt = adam(dae.parameters(), float(self.lr))
         stopper = SlopeStopper(float(self.slope_threshold))
         n_replace = S // B if release else S // 4
         rows = torch.arange(S, device=device)

@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from zslbench.base_classifier import BaseClassifierSettings, get_base_classifier
-from zslbench.data.class_graph import (
+from zslbench.methods._class_graph import (
     class_name_to_lemma,
     find_wordnet,
     hop_distances,
@@ -130,7 +130,7 @@ def test_wordnet_unknown_names_are_reported():
 def test_wordnet_absent_returns_none(tmp_path):
     with pytest.raises(FileNotFoundError, match="no WordNet"):
         find_wordnet(tmp_path)
-    import zslbench.data.class_graph as cg
+    import zslbench.methods._class_graph as cg
 
     saved = cg.WORDNET_DIRS
     try:
