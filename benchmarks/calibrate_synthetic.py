@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from zslbench.base_classifier import BaseClassifierSettings, get_base_classifier, clear_memo
-from zslbench.config import family_of, load_config
+from zslbench.config import load_config
+from zslbench.protocol import family_of
 from zslbench.data.synthetic import CALIBRATION_SET, SYNTHETIC, SynthSpecV3, dataset_from_spec
 from zslbench.protocol import test_split
 from zslbench.registry import METHODS

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from zslbench.protocol import OBJECTIVES, PROCEDURES
 from zslbench.records import OVERWRITE_MODES
 
 
@@ -69,12 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="descriptor id: att, original_att, sent, wiki2vec, conceptnet, or a .npy file "
                           "(keep custom files in the dataset or embeddings folder so records can find them again)")
     run.add_argument("--features", default=None, help="feature file stem (res101, res101_finetuned, ...)")
-    run.add_argument("--procedure", choices=("validation", "paper"), default=None,
-                     help="validation (default): select on validation data; paper: the published procedure "
-                          "(may select on test data; labelled in records)")
+    run.add_argument("--procedure", choices=tuple(PROCEDURES), default=None,
+                     help="; ".join(f"{p.name}: {p.summary}" for p in PROCEDURES.values()))
     run.add_argument("--preset", default=None, help="method preset (e.g. fast, paper)")
     run.add_argument("--trials", type=int, default=None, help="random-search trials per run (1 = defaults only)")
-    run.add_argument("--objective", choices=("gzsl_h", "zsl_top1"), default=None)
+    run.add_argument("--objective", choices=OBJECTIVES, default=None,
+                     help="validation metric the search maximises (default: suite.objective)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="fix a hyper-parameter for the methods that have it (repeatable)")
     run.add_argument("--test-params", action="store_true", help="use each method's tiny test settings")

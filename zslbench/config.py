@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from zslbench.protocol import Setting
+from zslbench.protocol import OBJECTIVES, PROCEDURES, Setting, family_of
 
 CHECKOUT_CONFIG = Path(__file__).resolve().parents[1] / "benchmark.toml"
 """The checkout's benchmark.toml (an editable install runs from the checkout)."""
@@ -39,6 +39,8 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DatasetConfig:
+    """A dataset's options; ``family`` picks the per-family config overrides *and* presets of its runs."""
+
     name: str
     family: str
     features: str = "res101"
@@ -102,11 +104,6 @@ class Config:
 
     def base_classifier_for(self, family: str) -> dict[str, Any]:
         return {**self.base_classifier, **self.base_classifier_per_family.get(family, {})}
-
-
-def family_of(dataset: str) -> str:
-    """``synth-cub`` -> ``CUB``; real names are their own family."""
-    return dataset[len("synth-"):].upper() if dataset.startswith("synth-") else dataset
 
 
 def _table(data: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
@@ -262,7 +259,6 @@ def validate_config(config: Config, data_root: Path | None = None) -> list[str]:
     from zslbench.base_classifier import BaseClassifierSettings
     from zslbench.method import Param, hparam_problems
     from zslbench.registry import METHODS, RegistryError
-    from zslbench.runner import OBJECTIVES, PROCEDURES
 
     problems = []
     where = config.path
@@ -314,7 +310,7 @@ def validate_config(config: Config, data_root: Path | None = None) -> list[str]:
     if config.objective not in OBJECTIVES:
         problems.append(f"{where}: suite.objective must be one of {OBJECTIVES}, got {config.objective!r}")
     if config.procedure not in PROCEDURES:
-        problems.append(f"{where}: suite.procedure must be one of {PROCEDURES}, got {config.procedure!r}")
+        problems.append(f"{where}: suite.procedure must be one of {tuple(PROCEDURES)}, got {config.procedure!r}")
     for sweep in config.sweeps.values():
         scope = f"{where}: [sweeps.{sweep.name}]"
         if not sweep.methods:

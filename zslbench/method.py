@@ -107,12 +107,21 @@ class Param:
         return out
 
 
+def unknown_hparams(method: str, space: Mapping[str, Param], names: Any) -> str | None:
+    """The one check of hyper-parameter names: a line naming the unknown ones and the known ones, or None."""
+    unknown = sorted(set(names) - set(space))
+    if not unknown:
+        return None
+    return f"{method}: unknown hyper-parameter(s) {unknown}; known: {sorted(space)}"
+
+
 def hparam_problems(method: str, space: Mapping[str, Param], hparams: Mapping[str, Any]) -> list[str]:
-    """One line per unknown name or invalid value in ``hparams`` for a method's space (empty: valid)."""
-    out = []
+    """Unknown names (one line) and one line per invalid value in ``hparams`` for a method's space
+    (empty: valid)."""
+    unknown = unknown_hparams(method, space, hparams)
+    out = [unknown] if unknown else []
     for key, value in hparams.items():
         if key not in space:
-            out.append(f"{method}: unknown hyper-parameter {key!r} (known: {', '.join(sorted(space))})")
             continue
         problem = space[key].problem(value)
         if problem:
@@ -235,12 +244,9 @@ class Method:
     description: ClassVar[str] = ""
 
     def __init__(self, device: str = "cpu", **hparams: Any) -> None:
-        unknown = sorted(set(hparams) - set(self.space))
-        if unknown:
-            raise TypeError(
-                f"{self.name or type(self).__name__}: unknown hyper-parameter(s) {unknown}; "
-                f"known: {sorted(self.space)}"
-            )
+        problem = unknown_hparams(self.name or type(self).__name__, self.space, hparams)
+        if problem:
+            raise TypeError(problem)
         self.device = device
         self.hparams: dict[str, Any] = {k: p.default for k, p in self.space.items()} | hparams
         for key, value in self.hparams.items():

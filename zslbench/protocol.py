@@ -22,6 +22,90 @@ import numpy as np
 from zslbench.data.dataset import Dataset
 from zslbench.method import LinearClassifier, TrainView
 
+OBJECTIVES: tuple[str, ...] = ("gzsl_h", "zsl_top1")
+"""Validation metrics a hyper-parameter search may maximise (``suite.objective``, ``--objective``)."""
+
+
+@dataclass(frozen=True)
+class Procedure:
+    """What a selection procedure means; every use (specs, runner, CLI, config) reads it from here.
+
+    Attributes:
+        name: as written in specs, ``suite.procedure`` and ``--procedure``.
+        summary: one line for help texts.
+        default_preset: the method preset a run uses when none is named (if the method has it).
+        raw_base_rows: the base classifier's rows are given uncentred (``center_rows=False``).
+        test_base_selection: the base classifier's epoch selection on the *test* split, or None to keep
+            the configured one. ``"test_seen"`` selects on test images: image-free records say so.
+    """
+
+    name: str
+    summary: str
+    default_preset: str | None = None
+    raw_base_rows: bool = False
+    test_base_selection: str | None = None
+
+    def preset_for(self, named: str | None, presets: Mapping[str, Any]) -> str | None:
+        """The preset of a run: the named one, else this procedure's default when the method has it."""
+        if named is not None:
+            return named
+        return self.default_preset if self.default_preset in presets else None
+
+    def base_classifier_overrides(self, split_kind: str) -> dict[str, Any]:
+        """Base-classifier settings this procedure fixes on a split of ``split_kind``."""
+        out: dict[str, Any] = {"center_rows": False} if self.raw_base_rows else {}
+        if split_kind == "test" and self.test_base_selection is not None:
+            out["selection"] = self.test_base_selection
+        return out
+
+    def uses_test_data(self, access: str) -> bool:
+        """Whether a run of a method with ``access`` selects anything on test data."""
+        return access == "image_free" and self.test_base_selection == "test_seen"
+
+
+PROCEDURES: Mapping[str, Procedure] = {
+    p.name: p for p in (
+        Procedure("validation", "select everything on validation data (default)"),
+        Procedure("paper", "the published procedure: paper presets, raw base rows, base-classifier epoch "
+                           "chosen on test-seen images (labelled in records)",
+                  default_preset="paper", raw_base_rows=True, test_base_selection="test_seen"),
+    )
+}
+"""The selection procedures, by name."""
+
+
+def procedure(name: str) -> Procedure:
+    """The procedure called ``name``; ValueError naming the known ones otherwise."""
+    if name not in PROCEDURES:
+        raise ValueError(f"unknown procedure {name!r} (known: {', '.join(PROCEDURES)})")
+    return PROCEDURES[name]
+
+
+def family_of(dataset: str) -> str:
+    """The default family of a dataset name: ``synth-cub`` -> ``CUB``; real names are their own family."""
+    return dataset[len("synth-"):].upper() if dataset.startswith("synth-") else dataset
+
+
+def dataset_family(dataset: Mapping[str, Any]) -> str:
+    """The family of a spec's dataset (``RunSpec.dataset``): its ``family`` entry, present only when the
+    config gave one other than :func:`family_of` its name (so the run ids of default specs stay as they were)."""
+    return str(dataset.get("family") or family_of(str(dataset["name"])))
+
+
+def with_family(dataset: Mapping[str, Any], family: str) -> dict[str, Any]:
+    """A spec's dataset entry with ``family`` recorded when it is not the name's default."""
+    out = dict(dataset)
+    out.pop("family", None)
+    if family != family_of(str(out["name"])):
+        out["family"] = family
+    return out
+
+
+def without_family(dataset: Mapping[str, Any]) -> dict[str, Any]:
+    """A spec's dataset entry as the dataset's own identity (the config's family left out)."""
+    return {k: v for k, v in dataset.items() if k != "family"}
+
+
 VALIDATION_HOLDOUT = 0.2
 """Share of each val-seen class's trainval images held out to measure val-seen accuracy."""
 VALIDATION_SPLIT_SEED = 0

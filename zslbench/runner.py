@@ -1,236 +1,54 @@
 """One run: spec -> (select on validation) -> fit on trainval -> score -> metrics -> record on disk.
 
-The harness, not the method, chooses candidates and takes the argmax:
-
-- ZSL: ``scores(test_unseen images, unseen classes)``, argmax over unseen classes;
-- GZSL: ``scores(test images, seen + unseen classes)``, reduced per image to a
-  :class:`~zslbench.metrics.ScoreSummary`, from which uncalibrated and calibrated GZSL, the seen-unseen
-  curve and AUSUC all follow.
+Scoring a fitted method is :mod:`zslbench.evaluation`; the record's provenance is :mod:`zslbench.provenance`;
+the hyper-parameters of a run are :mod:`zslbench.hparams`.
 
 Model selection (hyper-parameter trials and the calibration offset gamma) uses the validation split only;
-the final model is refitted on trainval and tested once. The ``paper`` procedure reproduces published
-selection that used test data (the base classifier's epoch on test-seen) and is labelled in the record.
+the final model is refitted on trainval and tested once. What the ``paper`` procedure changes is its
+:class:`~zslbench.protocol.Procedure` object; its records are labelled.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import platform
-import resource
-import subprocess
-import threading
 import time
 import traceback
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
-import zslbench
-from zslbench.config import family_of
 from zslbench.data.dataset import Dataset, dataset_layout_sha256
-from zslbench.method import Method, LinearClassifier, sample_hparams
-from zslbench.metrics import (
-    ScoreSummary,
-    gzsl_metrics,
-    per_class_accuracy,
-    seen_unseen_curve,
+from zslbench.evaluation import SCORE_CHUNK, Evaluation, evaluate_method, fit_progress, score_split
+from zslbench.hparams import resolve_hparams, trial_candidates
+from zslbench.protocol import (
+    OBJECTIVES,
+    PROCEDURES,
+    Setting,
+    Split,
+    apply_setting,
+    procedure,
+    test_split,
+    train_view,
+    validation_split,
+    without_family,
 )
-from zslbench.protocol import Setting, Split, apply_setting, test_split, train_view, validation_split
+from zslbench.provenance import PeakMemory, cpu_context, git_revision, provenance_static
 from zslbench.records import SCHEMA_VERSION, RunSpec, record_path, write_record
 from zslbench.registry import METHODS
 
+__all__ = [  # the evaluation, provenance and hyper-parameter names are re-exported for existing callers
+    "OBJECTIVES", "PROCEDURES", "SCORE_CHUNK", "Evaluation", "PeakMemory", "cpu_context", "evaluate_method",
+    "execute", "fit_progress", "git_revision", "provenance_static", "resolve_hparams", "run", "score_split",
+    "trial_candidates",
+]
+
 log = logging.getLogger(__name__)
 
-SCORE_CHUNK = 4096
-"""Images scored per call to ``Method.scores``: bounds memory at SCORE_CHUNK x n_classes floats."""
 CURVE_POINTS = 200
-PROCEDURES = ("validation", "paper")
-OBJECTIVES = ("gzsl_h", "zsl_top1")
-
-
-# --------------------------------------------------------------------------------------------------
-# Evaluation of a fitted method on one split
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Evaluation:
-    """Metrics of a fitted method on a split's evaluation images.
-
-    Attributes:
-        zsl_pred: (m_u,) ZSL predictions for ``split.eval_unseen``.
-        seen_summary / unseen_summary: GZSL score summaries of eval_seen / eval_unseen images.
-        score_seconds: wall time spent in ``Method.scores``.
-    """
-
-    split: Split
-    zsl_true: np.ndarray
-    zsl_pred: np.ndarray
-    seen_true: np.ndarray
-    seen_summary: ScoreSummary
-    unseen_summary: ScoreSummary
-    score_seconds: float
-
-    def metrics(self, gamma: float | None = None) -> dict[str, float]:
-        """Uncalibrated metrics, plus calibrated ones (``*_cs``) when ``gamma`` is given."""
-        zsl = per_class_accuracy(self.zsl_true, self.zsl_pred)
-        g = gzsl_metrics(self.seen_summary, self.seen_true, self.unseen_summary, self.zsl_true)
-        out = {
-            "zsl_top1": float(zsl.mean()),
-            "gzsl_seen": g.seen,
-            "gzsl_unseen": g.unseen,
-            "gzsl_h": g.h,
-            "ausuc": self.curve().ausuc(),
-        }
-        if gamma is not None:
-            c = gzsl_metrics(self.seen_summary, self.seen_true, self.unseen_summary, self.zsl_true, gamma)
-            out.update(gzsl_seen_cs=c.seen, gzsl_unseen_cs=c.unseen, gzsl_h_cs=c.h, cs_gamma=float(gamma))
-        return out
-
-    def curve(self):
-        return seen_unseen_curve(self.seen_summary, self.seen_true, self.unseen_summary, self.zsl_true)
-
-    def per_class(self, class_names: tuple[str, ...]) -> dict[str, list]:
-        zsl = per_class_accuracy(self.zsl_true, self.zsl_pred)
-        g = gzsl_metrics(self.seen_summary, self.seen_true, self.unseen_summary, self.zsl_true)
-        return {
-            "unseen_classes": [class_names[c] for c in np.unique(self.zsl_true)],
-            "seen_classes": [class_names[c] for c in np.unique(self.seen_true)],
-            "zsl": zsl.tolist(),
-            "gzsl_unseen": g.per_class_unseen.tolist(),
-            "gzsl_seen": g.per_class_seen.tolist(),
-        }
-
-
-def _chunked_scores(method: Method, X: np.ndarray, classes: np.ndarray, reduce) -> list:
-    out = []
-    for start in range(0, X.shape[0], SCORE_CHUNK):
-        s = np.asarray(method.scores(X[start:start + SCORE_CHUNK], classes))
-        expected = (min(SCORE_CHUNK, X.shape[0] - start), len(classes))
-        if s.shape != expected:
-            raise ValueError(f"{method.name}.scores returned shape {s.shape}, expected {expected}")
-        out.append(reduce(s))
-    return out
-
-
-def score_split(method: Method, ds: Dataset, split: Split) -> Evaluation:
-    """Score a fitted method on a split's evaluation images (the harness picks candidates)."""
-    t0 = time.perf_counter()
-    unseen = split.unseen
-    zsl_true = ds.labels[split.eval_unseen]
-    X_unseen = ds.features[split.eval_unseen]
-
-    def to_unseen_class(s: np.ndarray) -> np.ndarray:
-        if not np.isfinite(s).all():
-            raise ValueError(f"{method.name}.scores returned NaN or inf")
-        return unseen[s.argmax(axis=1)]
-
-    zsl_pred = np.concatenate(_chunked_scores(method, X_unseen, unseen, to_unseen_class) or [np.empty(0, int)])
-    candidates = split.candidates
-    is_seen = np.isin(candidates, split.seen)
-
-    def summarise(X: np.ndarray) -> ScoreSummary:
-        parts = _chunked_scores(method, X, candidates, lambda s: ScoreSummary.from_scores(s, candidates, is_seen))
-        return ScoreSummary.concat(parts)
-
-    seen_summary = summarise(ds.features[split.eval_seen])
-    unseen_summary = summarise(X_unseen)
-    return Evaluation(split, zsl_true, zsl_pred, ds.labels[split.eval_seen], seen_summary, unseen_summary,
-                      time.perf_counter() - t0)
-
-
-def evaluate_method(
-    method: Method, ds: Dataset, split: Split, *, base: LinearClassifier | None = None,
-    rng: np.random.Generator | None = None, info: Mapping[str, Any] | None = None,
-) -> Evaluation:
-    """Fit ``method`` on the split's training view (as its access level allows), then score it."""
-    view = train_view(ds, split, access=method.access, base=base, info=info)
-    with fit_progress():
-        method.fit(view, rng=rng if rng is not None else np.random.default_rng(0))
-    return score_split(method, ds, split)
-
-
-@contextmanager
-def fit_progress() -> Iterator[None]:
-    """Per-epoch progress of the fit inside the block starts timing here and is closed after it."""
-    from zslbench import progress
-
-    progress.mark_start()
-    try:
-        yield
-    finally:
-        progress.close_all()
-
-
-# --------------------------------------------------------------------------------------------------
-# Measuring a run
-# --------------------------------------------------------------------------------------------------
-
-
-class PeakMemory:
-    """Peak resident memory (MiB) of this process while the block runs, sampled every 20 ms."""
-
-    def __enter__(self) -> "PeakMemory":
-        self.peak_mb = self._rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.02):
-            self.peak_mb = max(self.peak_mb, self._rss())
-
-    @staticmethod
-    def _rss() -> float:
-        try:
-            with open("/proc/self/statm") as fh:
-                return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-        except OSError:  # not Linux: the process high-water mark is the best we have
-            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak_mb = max(self.peak_mb, self._rss())
-
-
-@lru_cache(maxsize=1)
-def provenance_static() -> dict[str, Any]:
-    import importlib.metadata as md
-
-    libs = {}
-    for name in ("numpy", "scipy", "scikit-learn", "torch", "pandas", "joblib", "h5py"):
-        try:
-            libs[name] = md.version(name)
-        except md.PackageNotFoundError:
-            pass
-    return {
-        "zslbench_version": zslbench.__version__,
-        "git_revision": git_revision(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "libraries": libs,
-    }
-
-
-def git_revision() -> str | None:
-    """HEAD of the checkout the package runs from, with "-dirty" when tracked files are modified."""
-    root = Path(zslbench.__file__).resolve().parents[1]
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                             timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return rev + ("-dirty" if dirty else "")
+"""Points of the seen-unseen curve kept in a record."""
 
 
 def _downsample_curve(curve, n: int = CURVE_POINTS) -> dict[str, list[float]]:
@@ -243,54 +61,21 @@ def _downsample_curve(curve, n: int = CURVE_POINTS) -> dict[str, list[float]]:
 # --------------------------------------------------------------------------------------------------
 
 
-def resolve_hparams(spec: RunSpec) -> dict[str, Any]:
-    """Defaults <- preset <- the preset's overrides for the dataset's family <- fixed hparams of the spec.
-
-    Unknown preset or hyper-parameter names raise.
-    """
-    cls = METHODS.get(spec.method)
-    out = {k: p.default for k, p in cls.space.items()}
-    if spec.preset is not None:
-        if spec.preset not in cls.presets:
-            raise ValueError(f"{spec.method} has no preset {spec.preset!r} (presets: {sorted(cls.presets)})")
-        out.update(cls.presets[spec.preset])
-        out.update(cls.presets_per_family.get(spec.preset, {}).get(family_of(spec.dataset_name), {}))
-    unknown = sorted(set(spec.hparams) - set(cls.space))
-    if unknown:
-        raise ValueError(f"{spec.method}: unknown hyper-parameter(s) {unknown}; known: {sorted(cls.space)}")
-    out.update(spec.hparams)
-    return out
-
-
-def trial_candidates(spec: RunSpec) -> list[dict[str, Any]]:
-    """The hyper-parameter candidates of a run: trial 0 is the resolved defaults; further trials draw
-    every searchable parameter that the spec does not fix, per name from the run seed."""
-    cls = METHODS.get(spec.method)
-    base = resolve_hparams(spec)
-    trials = int(spec.search.get("trials", 1))
-    free = {k: p for k, p in cls.space.items() if p.searchable and k not in spec.hparams}
-    out = [base]
-    for t in range(1, trials):
-        out.append(base | sample_hparams(free, seed=spec.seed, trial=t))
-    return out
-
-
 def _base_classifier(ds: Dataset, split: Split, spec: RunSpec, *, device: str, cache_dir: Path | None):
     """The base classifier of an image-free run on ``split``.
 
-    The paper procedure uses the authors' raw rows on both splits (so gamma is chosen and applied on the
-    same representation), and on the test split keeps the epoch with the best test-seen accuracy, as
-    their code does; the validation split never sees test images.
+    The spec's procedure may fix settings per split (:meth:`Procedure.base_classifier_overrides`: the
+    paper procedure's raw rows on both splits, and on the test split the epoch with the best test-seen
+    accuracy); test-seen images are passed only when the settings select on them, never on validation.
     """
     from zslbench.base_classifier import BaseClassifierSettings, get_base_classifier
 
     settings = BaseClassifierSettings(**(spec.base_classifier or {}))
+    overrides = procedure(spec.procedure).base_classifier_overrides(split.kind)
+    settings = replace(settings, **overrides)
     test_seen = None
-    if spec.procedure == "paper":
-        settings = replace(settings, center_rows=False)
-        if split.kind == "test":
-            settings = replace(settings, selection="test_seen")
-            test_seen = (ds.features[split.eval_seen], ds.labels[split.eval_seen])
+    if overrides.get("selection") == "test_seen":  # only a procedure hands test images to the trainer
+        test_seen = (ds.features[split.eval_seen], ds.labels[split.eval_seen])
     return get_base_classifier(ds, split, settings=settings, seed=spec.seed, device=device,
                                cache_dir=cache_dir, test_seen=test_seen)
 
@@ -298,8 +83,7 @@ def _base_classifier(ds: Dataset, split: Split, spec: RunSpec, *, device: str, c
 def execute(spec: RunSpec, ds: Dataset, *, device: str = "cpu", cache_dir: Path | None = None) -> dict[str, Any]:
     """Run ``spec`` on the loaded dataset and return the record's result fields (no I/O)."""
     cls = METHODS.get(spec.method)
-    if spec.procedure not in PROCEDURES:
-        raise ValueError(f"unknown procedure {spec.procedure!r} (known: {PROCEDURES})")
+    proc = procedure(spec.procedure)
     objective = spec.search.get("objective", "gzsl_h")
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown search objective {objective!r} (known: {OBJECTIVES})")
@@ -342,7 +126,7 @@ def execute(spec: RunSpec, ds: Dataset, *, device: str = "cpu", cache_dir: Path 
     fit_seconds = time.perf_counter() - t1
     ev = score_split(method, ds, test)
     metrics = ev.metrics(gamma)
-    uses_test = spec.procedure == "paper" and image_free
+    uses_test = proc.uses_test_data(cls.access)
     return {
         "selected_hparams": best_hp,
         "validation": validation,
@@ -387,7 +171,7 @@ def run(
         try:
             ds = load_dataset(spec.dataset_name, data_root=data_root, features=spec.dataset["feature_id"],
                               descriptors=spec.dataset["descriptor_id"], embeddings_dir=embeddings_dir)
-            if ds.identity.to_json() != dict(spec.dataset):
+            if ds.identity.to_json() != without_family(spec.dataset):
                 raise RuntimeError(
                     f"dataset {spec.dataset_name} changed since the run was planned (checksums differ); "
                     "re-plan the sweep"
@@ -410,20 +194,6 @@ def run(
     write_record(record_path(results_dir, spec), record)
     return record
 
-
-def cpu_context(cpu_seconds: float) -> dict[str, Any]:
-    """What a run's wall times mean on this machine: its CPU time, thread count and the machine's load.
-
-    ``cpu_seconds`` is the CPU time of the process that ran the spec (all its threads). With
-    ``torch_threads`` threads and no contention, total_seconds is roughly cpu_seconds / torch_threads;
-    a much larger wall time, or a ``load_average`` above ``cpu_count``, means the run shared the CPU
-    (parallel jobs) and its wall times overstate its cost.
-    """
-    import torch
-
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return {"cpu_seconds": cpu_seconds, "torch_threads": torch.get_num_threads(),
-            "cpu_count": os.cpu_count(), "load_average": load}
 
 
 def _check_metric_ranges(record: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from zslbench.config import Config, load_config
 from zslbench.profiles import Profile
-from zslbench.protocol import Setting
+from zslbench.protocol import Setting, procedure as get_procedure, with_family
 from zslbench.records import RunSpec, record_path, record_state, should_run
 
 log = logging.getLogger(__name__)
@@ -47,39 +47,34 @@ def make_specs(
 ) -> list[RunSpec]:
     """Every (dataset, method, seed) spec; pure apart from hashing the dataset files once each.
 
-    Precedence of hyper-parameters: method defaults < preset < config (global, then per dataset family)
-    < ``test_params`` (when asked) < ``hparams_overrides``. ``descriptors`` / ``features`` override the
-    config's per-dataset choice. The ``paper`` procedure uses each method's ``paper`` preset unless a preset
-    is named (here or in the config): reproducing a paper means its settings too. A ``profile``
-    (:mod:`zslbench.profiles`) fixes its caps over the config, under ``hparams_overrides``, and labels the specs.
+    Hyper-parameters: see :mod:`zslbench.hparams` for the precedence. ``descriptors`` / ``features``
+    override the config's per-dataset choice. A procedure may name a default preset (the ``paper``
+    procedure: each method's ``paper`` preset, unless a preset is named here or in the config). A
+    ``profile`` (:mod:`zslbench.profiles`) fixes its caps over the config and labels the specs. The
+    dataset's configured family goes into the spec (``spec.dataset["family"]``, when it is not the name's
+    default), so config overrides and preset overrides use the same family.
     """
     from zslbench.data.sources import dataset_identity
+    from zslbench.hparams import fixed_hparams
     from zslbench.registry import METHODS
 
     config = config or load_config()
+    run_procedure = get_procedure(procedure or config.procedure)
     specs = []
     for dataset in datasets:
         dc = config.dataset(dataset)
-        identity = dataset_identity(
+        identity = with_family(dataset_identity(
             dataset, data_root=data_root, features=features or dc.features,
             descriptors=descriptors or dc.descriptors, embeddings_dir=embeddings_dir,
-        ).to_json()
+        ).to_json(), dc.family)
         for name in methods:
             cls = METHODS.get(name)
             mc = config.method(name)
-            hp = mc.hparams_for(dc.family)
-            if test_params:
-                hp |= dict(cls.test_params)
-            if profile is not None:
-                hp |= {k: v for k, v in profile.hparams.get(name, {}).items() if k in cls.space}
-            # command-line overrides apply to the methods that have the parameter (the CLI checks
-            # that every override is known to at least one selected method)
-            hp |= {k: v for k, v in (hparams_overrides or {}).items() if k in cls.space}
+            hp = fixed_hparams(cls, mc.hparams_for(dc.family), test_params=test_params,
+                               profile=profile.hparams.get(name, {}) if profile is not None else None,
+                               overrides=hparams_overrides)
             n_trials = trials if trials is not None else (mc.trials or config.trials)
-            run_procedure = procedure or config.procedure
-            run_preset = preset if preset is not None else mc.preset
-            if run_preset is None and run_procedure == "paper" and "paper" in cls.presets:
-                run_preset = "paper"
+            run_preset = run_procedure.preset_for(preset if preset is not None else mc.preset, cls.presets)
             for seed in seeds:
                 specs.append(RunSpec(
                     method=name,
@@ -87,7 +82,7 @@ def make_specs(
                     access=cls.access,
                     dataset=identity,
                     setting=setting.to_json(),
-                    procedure=run_procedure,
+                    procedure=run_procedure.name,
                     preset=run_preset,
                     seed=int(seed),
                     hparams=hp,
