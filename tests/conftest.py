@@ -213,6 +213,14 @@ def _fresh_dataset_cache() -> Any:
         sources.clear_cache()
 
 
+@pytest.fixture(scope="session")
+def tiny():
+    """The synth-tiny dataset (built once; datasets are read-only)."""
+    from zslbench.data.synthetic import make_synthetic
+
+    return make_synthetic("synth-tiny")
+
+
 @pytest.fixture(scope="module")
 def tiny_view():
     """(dataset, test split, image-free view) of synth-tiny with a quickly trained base classifier."""

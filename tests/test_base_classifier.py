@@ -21,9 +21,8 @@ FAST = BaseClassifierSettings(epochs=8, lr=1e-3)
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    ds = make_synthetic("synth-tiny")
-    return ds, test_split(ds)
+def tiny(tiny):  # conftest's synth-tiny, with its test split
+    return tiny, test_split(tiny)
 
 
 @pytest.fixture(autouse=True)

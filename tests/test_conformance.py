@@ -6,17 +6,11 @@ import numpy as np
 import pytest
 
 from zslbench.base_classifier import BaseClassifierSettings, get_base_classifier
-from zslbench.data.synthetic import make_synthetic
 from zslbench.protocol import test_split, train_view
 from zslbench.registry import METHODS
 from zslbench.runner import score_split
 
 BASE = BaseClassifierSettings(epochs=30, lr=1e-3, batch_size=16)
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return make_synthetic("synth-tiny")
 
 
 @pytest.fixture(scope="module")

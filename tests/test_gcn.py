@@ -16,7 +16,6 @@ from zslbench.methods._class_graph import (
     normalized_adjacency,
     wordnet_hierarchy,
 )
-from zslbench.data.synthetic import make_synthetic
 from zslbench.method import LinearClassifier, TrainView
 from zslbench.protocol import test_split, train_view
 from zslbench.registry import METHODS
@@ -27,11 +26,6 @@ BASE = BaseClassifierSettings(epochs=30, lr=1e-3, batch_size=16)
 needs_wordnet = pytest.mark.skipif(
     find_wordnet() is None, reason="no local WordNet (Debian package 'wordnet-base'); optional"
 )
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return make_synthetic("synth-tiny")
 
 
 @pytest.fixture(scope="module")

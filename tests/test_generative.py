@@ -20,10 +20,9 @@ MODULES = {"f_clswgan": f_clswgan, "cada_vae": cada_vae, "tf_vaegan": tf_vaegan}
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    ds = make_synthetic("synth-tiny")
-    split = test_split(ds)
-    return ds, split, train_view(ds, split, access="inductive")
+def tiny(tiny):  # conftest's synth-tiny, with its test split and inductive view
+    split = test_split(tiny)
+    return tiny, split, train_view(tiny, split, access="inductive")
 
 
 def zsl_accuracy(method, ds, split) -> float:

@@ -7,18 +7,12 @@ import pytest
 from scipy.linalg import solve_sylvester
 from sklearn.preprocessing import normalize
 
-from zslbench.data.synthetic import make_synthetic
 from zslbench.methods.linear_mappings import ALE, ESZSL, DeViSE, eszsl_solve, sae_solve
 from zslbench.protocol import test_split, train_view
 from zslbench.registry import METHODS
 from zslbench.runner import evaluate_method
 
 MAPPINGS = ("ridge_s2v", "eszsl", "sae", "devise", "ale")
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return make_synthetic("synth-tiny")
 
 
 def test_eszsl_matches_kronecker_solve():

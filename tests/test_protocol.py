@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from zslbench.data.synthetic import make_synthetic
 from zslbench.method import Method, TrainView
 from zslbench.protocol import (
     LeakageError,
@@ -15,11 +14,6 @@ from zslbench.protocol import (
     validation_split,
 )
 from zslbench.runner import evaluate_method
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return make_synthetic("synth-tiny")
 
 
 def test_validation_split_uses_trainval_images_only(tiny):
