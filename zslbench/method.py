@@ -193,7 +193,7 @@ class TrainView:
         base: the trained base classifier over ``seen`` (image-free methods only), else None.
         feature_dim: d, known to every method (image-free methods need it to shape weights).
         class_names: (C,) names, for methods that use a class hierarchy.
-        info: free-form context (dataset name, descriptor id, procedure, class graph ...).
+        info: free-form context (dataset name, descriptor id, procedure, split kind).
     """
 
     descriptors: np.ndarray
