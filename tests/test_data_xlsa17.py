@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import SHARED_EMBEDDINGS, SHARED_XLSA17, toy_xlsa17_arrays, write_xlsa17_folder
-from zslbench.data import sources, xlsa17
+from zslbench.data import sources, xlsa17, xlsa17_files
 from zslbench.data.dataset import DatasetError
 from zslbench.data.xlsa17 import EXPECTED, read_att_splits, read_mat, write_mat
 
@@ -521,7 +521,7 @@ def test_identity_stable_cached_and_changes_with_a_file(toy_root, monkeypatch):
         def sha256(*a, **k):
             raise AssertionError("a file was hashed again")
 
-    monkeypatch.setattr(xlsa17, "hashlib", NoHashing)
+    monkeypatch.setattr(xlsa17_files, "hashlib", NoHashing)  # file_sha256 lives there
     assert sources.dataset_identity("TOY", data_root=toy_root) == first
     monkeypatch.undo()
     # change a descriptor value: the identity (and the cached dataset) change
