@@ -19,6 +19,9 @@ from zslbench.registry import register_method
 class RandomScores(Method):
     """Chance level: i.i.d. uniform scores, reproducible from the fit seed."""
 
+    label = "Random (chance)"
+    family = "reference"
+
     version = 1
     access = "inductive"
     description = "Chance: uniform random scores (a floor, not a method)."
@@ -39,6 +42,9 @@ class RandomScores(Method):
 @register_method("ridge_v2s")
 class RidgeVisualToSemantic(Method):
     """Closed-form ridge from features (n, d) to descriptors (n, A); cosine to candidate descriptors."""
+
+    label = "Ridge V→S"
+    family = "reference"
 
     version = 1
     access = "inductive"

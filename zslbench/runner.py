@@ -42,8 +42,8 @@ from zslbench.metrics import (
     seen_unseen_curve,
 )
 from zslbench.protocol import Setting, Split, apply_setting, test_split, train_view, validation_split
-from zslbench.records import SCHEMA_VERSION, RunSpec, record_path, write_record
-from zslbench.registry import METHODS
+from zslbench.records import RunSpec, new_record, record_path, write_record
+from zslbench.registry import METHODS, RegistryError
 
 log = logging.getLogger(__name__)
 
@@ -351,7 +351,7 @@ def execute(spec: RunSpec, ds: Dataset, *, device: str = "cpu", cache_dir: Path 
         "curve": _downsample_curve(ev.curve()),
         "timing": {"fit_seconds": fit_seconds, "score_seconds": ev.score_seconds},
         "base_classifier": base_info,
-        "method_info": method.record_info() if hasattr(method, "record_info") else None,
+        "method_info": method.record_info(),
         "uses_test_data_for_selection": uses_test,
     }
 
@@ -375,14 +375,11 @@ def run(
     results_dir = Path(results_dir)
     started, cpu_started = time.perf_counter(), time.process_time()
     layout: str | None = None
-    record: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": spec.run_id,
-        "status": "failed",
-        "error": None,
-        "spec": spec.to_json(),
-        "synthetic": str(spec.dataset.get("split_version", "")).startswith("synthetic"),
-    }
+    try:
+        meta = METHODS.get(spec.method).report_meta()
+    except RegistryError:  # the run fails below, with the registry's message
+        meta = None
+    record = new_record(spec, method_meta=meta)
     with PeakMemory() as peak:
         try:
             ds = load_dataset(spec.dataset_name, data_root=data_root, features=spec.dataset["feature_id"],
