@@ -58,8 +58,9 @@ def format_value(mean: float, std: float | None = None) -> str:
     return text
 
 
-def row_labels(keys: Iterable[RowKey], method_label: Callable[[str], str]) -> dict[RowKey, str]:
-    """A display label per row key: ``method_label(method)``, "[preset]" when one is set, and - only
+def row_labels(keys: Iterable[RowKey], method_label: Callable[[str], str] = str) -> dict[RowKey, str]:
+    """A display label per row key: ``method_label(method)`` (e.g. :meth:`Results.label`; default: the
+    registry name), "[preset]" when one is set, and - only
     when one method has rows with different fixed hyper-parameters - the values that differ."""
     keys = list(dict.fromkeys(keys))
     by_method: dict[str, list[RowKey]] = {}
