@@ -50,6 +50,11 @@ def is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def row_key(rec: Any) -> RowKey:
+    """A table row's key from a summary or run row: (method, hparams, preset or None)."""
+    return (rec["method"], rec["hparams"], None if is_missing(rec["preset"]) else rec["preset"])
+
+
 def format_value(mean: float, std: float | None = None) -> str:
     """A fraction as percent with one decimal, "mean ± std" when std is given."""
     text = f"{mean * 100:.1f}"

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from zslbench.report.aggregate import Results, summarize
-from zslbench.report.labels import DatasetColumn, dataset_sort_key, format_value, is_missing, row_labels
+from zslbench.report.labels import DatasetColumn, dataset_sort_key, format_value, is_missing, row_key, row_labels
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,11 @@ def _section(
     method_label: Callable[[str], str],
 ) -> dict[str, Any]:
     """One leaderboard section from a summary restricted to it (JSON-ready; values are fractions)."""
-    failed_cells = {((r["method"], r["hparams"], None if is_missing(r["preset"]) else r["preset"]),
-                     DatasetColumn(r["dataset"], r["feature_id"], r["descriptor_id"], bool(r["synthetic"])))
+    failed_cells = {(row_key(r), DatasetColumn(r["dataset"], r["feature_id"], r["descriptor_id"], bool(r["synthetic"])))
                     for r in failed.to_dict("records")}
     cells: dict[tuple, dict[DatasetColumn, dict[str, dict[str, Any]]]] = {}
     for r in summary[summary["metric"].isin(CELL_METRICS)].to_dict("records"):
-        row = (r["method"], r["hparams"], None if is_missing(r["preset"]) else r["preset"])
+        row = row_key(r)
         ds = DatasetColumn(r["dataset"], r["feature_id"], r["descriptor_id"], bool(r["synthetic"]))
         cells.setdefault(row, {}).setdefault(ds, {})[r["metric"]] = {
             "mean": float(r["mean"]), "std": None if is_missing(r["std"]) else float(r["std"]),

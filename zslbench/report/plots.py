@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from zslbench.report.aggregate import Results, summarize
-from zslbench.report.labels import DatasetColumn, dataset_sort_key, is_missing, row_labels
+from zslbench.report.labels import DatasetColumn, dataset_sort_key, row_key, row_labels
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +95,6 @@ ROW_KEYS = ("method", "hparams", "preset")
 LINESTYLES = ("-", "--", ":", "-.")
 
 
-def _row_key(rec: dict[str, Any]) -> tuple:
-    return (rec["method"], rec["hparams"], None if is_missing(rec["preset"]) else rec["preset"])
-
-
 def plot_scarcity(results: Results, out_dir: Path) -> list[Path]:
     """Data-scarcity curves; one figure per factor and dataset that has at least two x values.
 
@@ -123,7 +119,7 @@ def plot_scarcity(results: Results, out_dir: Path) -> list[Path]:
             full_x = spec["full"] if spec["full"] is not None else (finite.max() * 2 if len(finite) else 1.0)
             summary["x"] = summary[factor].fillna(full_x).astype(float)
             # A method with only its full-data point has no curve to show.
-            summary["row"] = [_row_key(r) for r in summary.to_dict("records")]
+            summary["row"] = [row_key(r) for r in summary.to_dict("records")]
             points = summary[summary["metric"] == "zsl_top1"].groupby("row")["x"].nunique()
             summary = summary[summary["row"].isin(points[points >= 2].index)]
             if summary.empty:
@@ -163,7 +159,7 @@ def _row_runs(res: Results, d: DatasetColumn) -> dict[str, tuple[str, pd.DataFra
     runs = _of(res.runs, d)
     groups: dict[tuple, list[int]] = {}
     for i, rec in zip(runs.index, runs.to_dict("records")):
-        groups.setdefault(_row_key(rec), []).append(i)
+        groups.setdefault(row_key(rec), []).append(i)
     labels = row_labels(sorted(groups, key=str), res.label)
     return {labels[k]: (k[0], runs.loc[idx]) for k, idx in sorted(groups.items(), key=lambda kv: labels[kv[0]])}
 

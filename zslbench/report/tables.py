@@ -29,7 +29,8 @@ from typing import Any, Sequence
 import pandas as pd
 
 from zslbench.report.aggregate import Results, failed_counts, summarize
-from zslbench.report.labels import GBU_LABELS, METRIC_LABELS, DatasetColumn, dataset_sort_key, is_missing, row_labels
+from zslbench.report.labels import (GBU_LABELS, METRIC_LABELS, DatasetColumn, dataset_sort_key, is_missing, row_key,
+                                    row_labels)
 from zslbench.report.published import PAPER_ROWS, PUBLISHED_LABELS
 
 LAYOUTS: dict[str, dict[str, Any]] = {
@@ -185,7 +186,7 @@ def build_table(
         for rec in df.drop_duplicates(["method", "hparams", "preset", "dataset", "feature_id",
                                        "descriptor_id", "synthetic"]).to_dict("records"):
             ds_keys.add(DatasetColumn(rec["dataset"], rec["feature_id"], rec["descriptor_id"], bool(rec["synthetic"])))
-            row_keys.add((rec["method"], rec["hparams"], None if is_missing(rec["preset"]) else rec["preset"]))
+            row_keys.add(row_key(rec))
     datasets = sorted(ds_keys, key=dataset_sort_key)
     columns = _columns(layout, datasets, calibrated, ausuc)
 
