@@ -225,6 +225,9 @@ class Standardize:
 class CADAVAE(GenerativeMethod):
     """CADA-VAE latent-space classifier (CPU-sized ``fast`` defaults; ``paper`` preset)."""
 
+    label = "CADA-VAE"
+    family = "generative"
+
     version = 2  # v2: standardised features and the release's latent noise by default (v1: MinMax, per_dim)
     description = "CADA-VAE: cross- and distribution-aligned VAEs, softmax on latent codes (Schönfeld 2019)"
     space = {

@@ -108,6 +108,10 @@ def gradient_penalty(
 class FCLSWGAN(GenerativeMethod):
     """f-CLSWGAN feature generator + softmax classifiers (CPU-sized ``fast`` defaults; ``paper`` preset)."""
 
+    label = "f-CLSWGAN"
+    family = "generative"
+    seed_sensitive = True
+
     version = 2  # v2: the paper preset takes the AWA2 / SUN settings (presets_per_family); v1 used CUB's
     description = "f-CLSWGAN: WGAN-GP feature generation with a classification loss (Xian et al. 2018)"
     space = {

@@ -78,6 +78,9 @@ def _parse_hidden(hidden: str | int | tuple | list, name: str) -> list[int]:
 class _GraphInjection(ClassifierInjection):
     """Shared graph building, training loop and rescaling; subclasses build the network."""
 
+    family = "GCN"
+    seed_sensitive = True
+
     n_threads: ClassVar[int | None] = 1
     """torch intra-op threads while training (not a hyper-parameter: results do not depend on it). One
     thread: on a shared, loaded CPU, OpenMP threads of small ops wait on each other (measured 10-100x
@@ -240,6 +243,8 @@ def _gcn_module(inputs: np.ndarray, propagation: Any, widths: list[int], dropout
 class GCNZ(_GraphInjection):
     """6-layer GCN predicting classifier rows from descriptors over a class graph (Wang et al. 2018)."""
 
+    label = "GCNZ"
+
     version = 2
     description = "GCNZ (Wang et al. 2018): 6-layer GCN over a class graph predicts classifier weights."
     space = {
@@ -260,6 +265,8 @@ class GCNZ(_GraphInjection):
 @register_method("sgcn")
 class SGCN(_GraphInjection):
     """2-layer GCN predicting classifier rows (the SGCN baseline of Kampffmeyer et al. 2019)."""
+
+    label = "SGCN"
 
     version = 2
     description = "SGCN (Kampffmeyer et al. 2019): 2-layer GCN over a class graph predicts classifier weights."
@@ -282,6 +289,8 @@ class DGP(_GraphInjection):
     itself; hops beyond ``max_hops`` share the last weight). With ``graph="knn"``: both phases gather from
     exact-k-hop neighbourhoods of the kNN graph (recorded as ``propagation="knn_hops"``).
     """
+
+    label = "DGP"
 
     version = 2
     description = "DGP (Kampffmeyer et al. 2019): dense ancestor/descendant propagation (kNN-hop fallback)."

@@ -319,6 +319,11 @@ def _space(variant: str) -> dict[str, Param]:
 class _ICISBase(ClassifierInjection):
     """Shared implementation; subclasses set ``variant``."""
 
+    family = "ICIS"
+    hparam_notes = {"output_norm": {"seen_mean": "predicted unseen rows rescaled to the mean norm of the seen rows "
+                                                 "(output_norm=seen_mean; not in the paper, whose rows are raw: "
+                                                 "--preset paper)"}}
+
     variant: ClassVar[str] = "full"
     version: ClassVar[int] = 2  # v2: output_norm (default seen_mean); decoders batched (same maths)
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {"output_norm": "raw"}}
@@ -383,6 +388,9 @@ class _ICISBase(ClassifierInjection):
 class ICISMLP(_ICISBase):
     """ICIS ablation: one MLP descriptor -> weight row, MSE loss."""
 
+    label = "ICIS: MLP (MSE)"
+    table_order = {"ablation": 0}
+
     variant = "mlp"
     space = _space("mlp")
     description = "ICIS ablation: MLP A -> h -> d+1 with MSE (image-free)"
@@ -391,6 +399,9 @@ class ICISMLP(_ICISBase):
 @register_method("icis_cosine")
 class ICISCosine(_ICISBase):
     """ICIS ablation: the MLP with a cosine-distance loss."""
+
+    label = "ICIS: MLP + cosine"
+    table_order = {"ablation": 1}
 
     variant = "cosine"
     space = _space("cosine")
@@ -401,6 +412,9 @@ class ICISCosine(_ICISBase):
 class ICISSingleModal(_ICISBase):
     """ICIS ablation: two autoencoders, every term but the cross term a <- z_t."""
 
+    label = "ICIS: single-modal AEs"
+    table_order = {"ablation": 2}
+
     variant = "single_modal"
     space = _space("single_modal")
     description = "ICIS ablation: descriptor + weight autoencoders, no a <- z_t term (image-free)"
@@ -410,6 +424,9 @@ class ICISSingleModal(_ICISBase):
 class ICISCrossModal(_ICISBase):
     """ICIS ablation: two autoencoders with all four terms, seen classes only."""
 
+    label = "ICIS: cross-modal AEs"
+    table_order = {"ablation": 3}
+
     variant = "cross_modal"
     space = _space("cross_modal")
     description = "ICIS ablation: cross-modal autoencoders, seen classes only (image-free)"
@@ -418,6 +435,9 @@ class ICISCrossModal(_ICISBase):
 @register_method("icis")
 class ICIS(_ICISBase):
     """ICIS (full): cross-modal autoencoders trained also on unseen descriptors."""
+
+    label = "ICIS"
+    table_order = {"icis": 9, "ablation": 4}
 
     variant = "full"
     space = _space("full")

@@ -78,6 +78,12 @@ class ConSE(Method):
     Uses the base classifier's softmax at scoring time (image-free: fit sees no image).
     """
 
+    label = "ConSE"
+    family = "image-free baselines"
+    table_order = {"icis": 0}
+    published_note = ("our ConSE defaults to the ICIS variant (every seen class in the combination, top_t=0); GBU's "
+                      "res101 ConSE uses the top 10 (run it with --set top_t=10 to compare like with like)")
+
     access: ClassVar[str] = "image_free"
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {}}  # the defaults are the paper's
     version: ClassVar[int] = 2  # v2: the embedding uses only view.seen (seen-class fraction setting)
@@ -130,6 +136,10 @@ def costa_weights(unseen_desc: np.ndarray, seen_desc: np.ndarray) -> np.ndarray:
 class COSTA(ClassifierInjection):
     """COSTA: unseen rows as co-occurrence-weighted sums of the seen rows."""
 
+    label = "COSTA"
+    family = "image-free baselines"
+    table_order = {"icis": 1}
+
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {}}  # the defaults are the paper's
     version: ClassVar[int] = 1
     space: ClassVar[Mapping[str, Param]] = {}
@@ -163,6 +173,11 @@ def wavg_weights(unseen_desc: np.ndarray, seen_desc: np.ndarray, *, k: int | Non
 @register_method("wavg")
 class WAvg(ClassifierInjection):
     """VGSE WAvg: unseen rows as distance-weighted averages of the k nearest seen rows."""
+
+    label = "VGSE-WAvg"
+    family = "image-free baselines"
+    table_order = {"icis": 6}
+    published_as = "vgse_crm"
 
     version: ClassVar[int] = 1
     space: ClassVar[Mapping[str, Param]] = {
@@ -282,6 +297,11 @@ def smo_loss_and_grad(r: np.ndarray, A_s: np.ndarray, a_u: np.ndarray) -> tuple[
 class SMO(ClassifierInjection):
     """VGSE SMO: unseen rows as learnt convex combinations of seen rows that reproduce the descriptor."""
 
+    label = "VGSE-SMO"
+    family = "image-free baselines"
+    table_order = {"icis": 8}
+    published_as = "vgse_crm"
+
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {"variant": "icis_release"}}
     version: ClassVar[int] = 2  # v2: the paper preset runs the release's start and stopping rule
     space: ClassVar[Mapping[str, Param]] = {
@@ -337,6 +357,9 @@ def ridge_map(A: np.ndarray, T: np.ndarray, lam: float) -> np.ndarray:
 class RidgeInjection(ClassifierInjection):
     """Ridge regression from descriptors to seen rows, applied to unseen descriptors (closed form)."""
 
+    label = "Ridge injection"
+    family = "image-free baselines"
+
     version: ClassVar[int] = 1
     space: ClassVar[Mapping[str, Param]] = {
         "lam": Param(1.0, low=1e-4, high=1e2, log=True, help="ridge penalty lambda"),
@@ -379,6 +402,10 @@ def predictor_space() -> dict[str, Param]:
 @register_method("subreg")
 class SubReg(ClassifierInjection):
     """Sub.Reg.: the MSE ``mlp`` predictor plus ``penalty * ||t - P t||`` towards the seen rows' span."""
+
+    label = "Sub.Reg."
+    family = "image-free baselines"
+    table_order = {"icis": 2}
 
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {}}  # the defaults are the paper's
     version: ClassVar[int] = 1

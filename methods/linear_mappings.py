@@ -62,6 +62,9 @@ def _seen_onehot(labels: np.ndarray, seen: np.ndarray, negative: float = 0.0) ->
 class RidgeSemanticToVisual(Method):
     """Ridge from descriptors (S, A) to class-mean features (S, d); cosine to predicted prototypes."""
 
+    label = "Ridge S→V"
+    family = "linear"
+
     version = 1
     access = "inductive"
     description = "Ridge regression semantic -> visual (class prototypes), cosine to predicted prototypes."
@@ -106,6 +109,9 @@ def eszsl_solve(X: np.ndarray, Y: np.ndarray, S: np.ndarray, gamma: float, lam: 
 @register_method("eszsl")
 class ESZSL(Method):
     """Embarrassingly simple ZSL: closed-form bilinear map V (d, a); score ``xᵀ V s_c``."""
+
+    label = "ESZSL"
+    family = "linear"
 
     version = 1
     access = "inductive"
@@ -162,6 +168,9 @@ def sae_solve(X: np.ndarray, S: np.ndarray, lam: float) -> np.ndarray:
 class SAE(Method):
     """Semantic autoencoder: linear encoder W (k, d) features -> descriptors, decoder Wᵀ."""
 
+    label = "SAE"
+    family = "linear"
+
     version = 1
     access = "inductive"
     description = "SAE (Kodirov et al. 2017): Sylvester-equation semantic autoencoder."
@@ -200,6 +209,8 @@ class _Bilinear(Method):
 
     Subclasses define :meth:`_loss` ((B, S) compatibilities, (B,) label columns -> per-image losses).
     """
+
+    family = "linear"
 
     access = "inductive"
     space = {
@@ -274,6 +285,8 @@ class _Bilinear(Method):
 class DeViSE(_Bilinear):
     """Bilinear compatibility trained with DeViSE's hinge rank loss ``Σ_j max(0, Δ + F_j − F_y)``."""
 
+    label = "DeViSE"
+
     version = 1
     description = "DeViSE (Frome et al. 2013): bilinear compatibility, summed hinge ranking loss."
 
@@ -289,6 +302,8 @@ class ALE(_Bilinear):
     ``ℓ_r = Σ_{i≤r} 1/i`` (rank weights that stress the top of the ranking); the weight is a constant
     in the gradient. All seen classes are scored per image, so r is exact rather than sampled.
     """
+
+    label = "ALE"
 
     version = 1
     description = "ALE (Akata et al. 2016): bilinear compatibility, WARP-style weighted ranking loss."

@@ -20,6 +20,9 @@ from zslbench.toolbox import draw_seed
 class RandomScores(Method):
     """Chance level: i.i.d. uniform scores, reproducible from the fit seed."""
 
+    label = "Random (chance)"
+    family = "reference"
+
     version = 1
     access = "inductive"
     description = "Chance: uniform random scores (a floor, not a method)."
@@ -40,6 +43,9 @@ class RandomScores(Method):
 @register_method("ridge_v2s")
 class RidgeVisualToSemantic(Method):
     """Closed-form ridge from features (n, d) to descriptors (n, A); cosine to candidate descriptors."""
+
+    label = "Ridge V→S"
+    family = "reference"
 
     version = 1
     access = "inductive"

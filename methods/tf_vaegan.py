@@ -187,6 +187,9 @@ def _trainable(module: nn.Module, flag: bool) -> None:
 class TFVAEGAN(GenerativeMethod):
     """tf-VAEGAN feature generator with semantic decoder and feedback (CPU-sized defaults; ``paper``)."""
 
+    label = "tf-VAEGAN"
+    family = "generative"
+
     version = 1
     description = ("tf-VAEGAN: VAE-GAN feature generation with a semantic embedding decoder and "
                    "feedback (Narayan et al. 2020)")

@@ -117,6 +117,10 @@ class WeightsDAE(nn.Module):
 class WDAE(ClassifierInjection):
     """wDAE-GNN: the ``mlp`` predictor's rows refined by a graph denoising autoencoder over all rows."""
 
+    label = "wDAE-GNN"
+    family = "image-free baselines"
+    table_order = {"icis": 3}
+
     space: ClassVar[Mapping[str, Param]] = {
         **predictor_space(),
         "dae_hidden_dim": Param(512, choices=(0, 256, 512, 1024),

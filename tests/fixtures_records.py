@@ -1,5 +1,8 @@
 """Fixed, made-up run records for the reporting tests (no method is run; every number is chosen here).
 
+Records are built with the runner's builder (:func:`zslbench.records.new_record`, ``method_meta`` from
+the registered method class) and checked with :func:`zslbench.records.record_problem`.
+
 :func:`write_fixture_results` writes a results directory in the record schema (schema_version 1) with:
 
 - methods icis, conse, costa, ridge_v2s and the ablation variants icis_mlp, icis_cosine;
@@ -22,6 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from zslbench.records import SCHEMA_VERSION, new_record, record_problem
+from zslbench.registry import METHODS
 
 SEEDS = (0, 1, 2)
 SEED_OFFSETS = {0: -0.010, 1: 0.0, 2: 0.012, 3: 0.02}
@@ -85,18 +91,20 @@ def make_record(
     if run_id is None:
         run_id = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     rng = np.random.default_rng(int(hashlib.sha256(run_id.encode()).hexdigest()[:8], 16))
-    rec: dict[str, Any] = {
-        "schema_version": schema_version, "run_id": run_id, "status": status, "error": None, "spec": spec,
+    rec = new_record(spec, run_id=run_id, method_meta=_meta(method))  # the runner's builder
+    rec["schema_version"], rec["status"] = schema_version, status
+    rec.update({
         "selected_hparams": {}, "validation": {"objective": "gzsl_h", "score": 0.5, "trials": []},
         "metrics": None, "per_class": None, "curve": None,
         "timing": {"fit_seconds": 1.0, "score_seconds": 0.1, "total_seconds": 1.2, "peak_memory_mb": 100.0},
         "base_classifier": None,
         "provenance": {"zslbench_version": "0.1.0", "git_revision": git_revision, "python": "3.11",
                        "libraries": {}, "device": "cpu", "created": "2025-01-01T00:00:00Z"},
-        "synthetic": synthetic,
-    }
+    })
+    assert rec["synthetic"] == synthetic
     if status == "failed":
         rec["error"] = {"type": "RuntimeError", "message": "loss became NaN", "traceback": "..."}
+        assert schema_version != SCHEMA_VERSION or record_problem(rec) is None, record_problem(rec)
         return rec
     assert metrics is not None
     rec["metrics"] = metrics
@@ -108,7 +116,13 @@ def make_record(
         "gzsl_seen": [_clip(v) for v in rng.normal(metrics["gzsl_seen"], 0.08, n_seen)],
     }
     rec["curve"] = make_curve(metrics["gzsl_seen"], metrics["gzsl_unseen"])
+    assert schema_version != SCHEMA_VERSION or record_problem(rec) is None, record_problem(rec)
     return rec
+
+
+def _meta(method: str) -> dict[str, Any] | None:
+    """The ``method_meta`` the runner would write for a registered method (None for a made-up one)."""
+    return METHODS.get(method).report_meta() if method in METHODS else None
 
 
 def write_record(root: Path, rec: dict[str, Any], name: str | None = None) -> Path:

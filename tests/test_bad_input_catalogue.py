@@ -370,7 +370,7 @@ def test_a_metric_out_of_range_fails_that_run_only(tmp_path, monkeypatch):
 
 
 def test_a_default_hyper_parameter_is_labelled_default_not_none():
-    from zslbench.report.tables import row_labels
+    from zslbench.report.labels import row_labels
 
     labels = row_labels([("ridge_v2s", '{"alpha":0.5}', None), ("ridge_v2s", "{}", None)])
     assert sorted(v.split(" (")[1] for v in labels.values()) == ["alpha=0.5)", "alpha=default)"]

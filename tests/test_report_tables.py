@@ -13,8 +13,8 @@ from fixtures_records import SNAPSHOTS, assert_snapshot, make_metrics, make_reco
 
 from zslbench.report.aggregate import collect, load_results
 from zslbench.report.published import load_published
-from zslbench.report.tables import (NOTE_INCOMPLETE, NOTE_NO_RECORDS, NOTE_NOT_RUN, build_table, latex_escape,
-                                    render, render_markdown, table_frame)
+from zslbench.report.render import latex_escape, render, render_markdown, table_frame
+from zslbench.report.tables import NOTE_INCOMPLETE, NOTE_NO_RECORDS, NOTE_NOT_RUN, build_table
 
 
 @pytest.fixture(scope="module")
@@ -210,11 +210,11 @@ def test_latex_tables_compile(tmp_path, results, published, layout, kwargs):
 
 
 def test_row_labels_show_hyper_parameters_only_where_they_differ():
-    from zslbench.report.tables import row_labels
+    from zslbench.report.labels import row_labels
 
     keys = [("icis", '{"lr":0.1,"h":8}', None), ("icis", '{"lr":0.01,"h":8}', None),
             ("eszsl", '{"gamma":1.0}', None), ("eszsl", '{"gamma":1.0}', "fast")]
-    labels = row_labels(keys)
+    labels = row_labels(keys, {"icis": "ICIS", "eszsl": "ESZSL"}.__getitem__)
     assert labels[keys[0]] == "ICIS (lr=0.1)" and labels[keys[1]] == "ICIS (lr=0.01)"
     assert labels[keys[2]] == "ESZSL" and labels[keys[3]] == "ESZSL [fast]"
 

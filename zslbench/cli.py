@@ -102,13 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("config_path", nargs="?", type=Path, default=None)
     val.set_defaults(func=cmd_validate)
 
-    for module, adder in (("zslbench.data.cli", "add_data_commands"), ("zslbench.report.cli", "add_report_commands")):
-        try:
-            mod = __import__(module, fromlist=[adder])
-        except ImportError as exc:  # pragma: no cover - only while a part is missing
-            logging.getLogger(__name__).debug("%s unavailable: %s", module, exc)
-            continue
-        getattr(mod, adder)(sub)
+    from zslbench.check_suite import add_check_command
+    from zslbench.data.cli import add_data_commands
+    from zslbench.report.cli import add_report_commands
+
+    add_data_commands(sub)
+    add_report_commands(sub)
+    add_check_command(sub)
     return parser
 
 
@@ -435,6 +435,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished runs are recorded; re-run the same command to resume", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:  # e.g. a report command without its plotting / table library
+        if args.verbose:
+            raise
+        print(f"zslbench: error: this command needs the Python module {exc.name!r}, which is not installed "
+              "(install zslbench with its dependencies: pip install -e .)", file=sys.stderr)
+        return 2
     except (ValueError, KeyError, OSError, RuntimeError) as exc:
         # Known user-facing errors (bad names, bad files, bad config) get one clear line, no traceback.
         if args.verbose:

@@ -14,6 +14,11 @@ behaviour change: it is part of the run identity), ``access`` (``"inductive"`` o
 ``space`` (name -> :class:`Param`), ``presets`` (named hyper-parameter overrides such as ``"paper"`` or
 ``"fast"``), ``presets_per_family`` (preset -> dataset family -> further overrides, for authors whose
 scripts differ per dataset) and ``test_params`` (tiny settings for the shared conformance test).
+
+What reports and the regression check need to know about a method is declared here too (see
+:meth:`Method.report_meta`, which the runner copies into every record as ``method_meta``): ``label``,
+``family``, ``table_order``, ``published_as``, ``published_note``, ``hparam_notes`` and
+``seed_sensitive``. A method may also define :meth:`Method.record_info` (diagnostics after fit).
 """
 
 from __future__ import annotations
@@ -243,6 +248,25 @@ class Method:
     test_params: ClassVar[Mapping[str, Any]] = {}
     description: ClassVar[str] = ""
 
+    # What reports need (copied into each record as ``method_meta``; see :meth:`report_meta`).
+    label: ClassVar[str] = ""
+    """Display name in tables, leaderboard and plots ("" -> the registry name)."""
+    family: ClassVar[str] = ""
+    """Method family in the reproduction report ("linear", "ICIS", "generative" ...; "" -> "other")."""
+    table_order: ClassVar[Mapping[str, int]] = {}
+    """Layout -> position of the method's row among that layout's fixed rows (the ICIS paper's Table 1:
+    "icis"; its ablation: "ablation", which shows only such methods). Methods without one follow."""
+    published_as: ClassVar[str | None] = None
+    """The published row this method is compared with, when not its own name (e.g. "vgse_crm")."""
+    published_note: ClassVar[str] = ""
+    """A known difference between this method and the published row it is compared with."""
+    hparam_notes: ClassVar[Mapping[str, Mapping[Any, str]]] = {}
+    """hyper-parameter -> value -> note for a table row whose runs selected that value (a departure from
+    the published method)."""
+    seed_sensitive: ClassVar[bool] = False
+    """Its synth-tiny numbers move by many points from seed to seed: the regression check runs it on
+    several seeds and compares their mean."""
+
     def __init__(self, device: str = "cpu", **hparams: Any) -> None:
         problem = unknown_hparams(self.name or type(self).__name__, self.space, hparams)
         if problem:
@@ -257,6 +281,23 @@ class Method:
 
     def scores(self, X: np.ndarray, classes: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def record_info(self) -> Mapping[str, Any] | None:
+        """Diagnostics of the last fit, stored in the record as ``method_info`` (None: nothing)."""
+        return None
+
+    @classmethod
+    def report_meta(cls) -> dict[str, Any]:
+        """The record's ``method_meta`` block: what reports know about the method (JSON types only)."""
+        return {
+            "label": cls.label or cls.name,
+            "family": cls.family or "other",
+            "table_order": {k: int(v) for k, v in sorted(cls.table_order.items())},
+            "published_as": cls.published_as or cls.name,
+            "published_note": cls.published_note or None,
+            "hparam_notes": [{"name": n, "value": v, "note": t}
+                             for n, notes in sorted(cls.hparam_notes.items()) for v, t in notes.items()],
+        }
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.hparams.items())

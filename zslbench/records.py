@@ -1,7 +1,18 @@
-"""Run specs, run ids, and the one-JSON-file-per-run records (written atomically).
+"""Run specs, run ids, and the record schema: one JSON file per run (written atomically).
 
 A :class:`RunSpec` is frozen and holds no paths, devices or output folders; its run id is a hash of its
 canonical JSON, so the same experiment always lands in the same file and re-running resumes.
+
+This module is the one home of the record format: the runner builds records with :func:`new_record`,
+the report layer reads them with :func:`record_files` / :func:`record_problem` / :func:`method_meta`,
+and the test fixtures build theirs through :func:`new_record` too.
+
+A record (schema 1) is a JSON object with ``schema_version``, ``run_id``, ``status`` ("ok" or "failed"),
+``error``, ``spec`` (:meth:`RunSpec.to_json`), ``synthetic``, ``method_meta`` (optional: what reports
+know about the method, :meth:`zslbench.method.Method.report_meta`; records written before it existed
+lack it and read as :data:`NEUTRAL_METHOD_META`), and, once the run is done, ``selected_hparams``,
+``validation``, ``metrics``, ``per_class``, ``curve``, ``timing``, ``base_classifier``, ``method_info``,
+``uses_test_data_for_selection`` and ``provenance``.
 """
 
 from __future__ import annotations
@@ -16,6 +27,12 @@ from typing import Any, Iterator, Mapping
 
 SCHEMA_VERSION = 1
 OVERWRITE_MODES = ("missing", "failed", "always")
+REQUIRED_KEYS: tuple[str, ...] = ("run_id", "status", "spec")
+REQUIRED_SPEC_KEYS: tuple[str, ...] = ("method", "dataset", "seed")
+STATUSES: tuple[str, ...] = ("ok", "failed")
+NEUTRAL_METHOD_META: dict[str, Any] = {"label": None, "family": "other", "table_order": {}, "published_as": None,
+                                       "published_note": None, "hparam_notes": []}
+"""What a record without ``method_meta`` says about its method (None: the method's registry name)."""
 
 
 class RecordError(ValueError):
@@ -100,6 +117,40 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def new_record(spec: RunSpec | Mapping[str, Any], *, method_meta: Mapping[str, Any] | None,
+               run_id: str | None = None) -> dict[str, Any]:
+    """The head of a record, ``status`` "failed" until the run fills in its results.
+
+    ``spec`` is a :class:`RunSpec` or its JSON; ``run_id`` defaults to the spec's; ``method_meta`` is
+    :meth:`zslbench.method.Method.report_meta` of the spec's method (None: left out).
+    """
+    if isinstance(spec, RunSpec):
+        spec_json, default_id = spec.to_json(), spec.run_id
+    else:
+        spec_json, default_id = json.loads(canonical_json(spec)), None
+    record: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id or default_id or RunSpec.from_json(spec_json).run_id,
+        "status": "failed",
+        "error": None,
+        "spec": spec_json,
+        "synthetic": str(spec_json["dataset"].get("split_version", "")).startswith("synthetic"),
+    }
+    if method_meta is not None:
+        record["method_meta"] = json.loads(canonical_json(method_meta))
+    return record
+
+
+def method_meta(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's ``method_meta`` over :data:`NEUTRAL_METHOD_META`, with label and published_as
+    defaulting to the method's registry name."""
+    method = record["spec"]["method"]
+    meta = {**NEUTRAL_METHOD_META, **(record.get("method_meta") or {})}
+    meta["label"] = meta["label"] or method
+    meta["published_as"] = meta["published_as"] or method
+    return meta
+
+
 def record_path(results_dir: Path, spec: RunSpec) -> Path:
     """``<results>/runs/<dataset>/<method>/<run_id>.json``."""
     return Path(results_dir) / "runs" / spec.dataset_name / spec.method / f"{spec.run_id}.json"
@@ -147,15 +198,28 @@ def record_problem(record: Any) -> str | None:
         return f"is not a JSON object (found {type(record).__name__})"
     if record.get("schema_version") != SCHEMA_VERSION:
         return f"has schema_version {record.get('schema_version')!r}, this version reads {SCHEMA_VERSION}"
-    for key in ("run_id", "status", "spec"):
+    return content_problem(record)
+
+
+def content_problem(record: Mapping[str, Any]) -> str | None:
+    """Why a record of this schema version lacks what a reader needs (None when it has it)."""
+    for key in REQUIRED_KEYS:
         if key not in record:
             return f"is not a zslbench record (no {key!r})"
-    if not isinstance(record["spec"], Mapping):
+    spec = record["spec"]
+    if not isinstance(spec, Mapping):
         return "'spec' is not an object"
-    if record["status"] not in ("ok", "failed"):
+    for key in REQUIRED_SPEC_KEYS:
+        if key not in spec:
+            return f"has no 'spec.{key}' field"
+    if not isinstance(spec["dataset"], Mapping) or "name" not in spec["dataset"]:
+        return "has no 'spec.dataset.name' field"
+    if record["status"] not in STATUSES:
         return f"has status {record['status']!r} (expected 'ok' or 'failed')"
     if record["status"] == "ok" and not (isinstance(record.get("metrics"), Mapping) and record["metrics"]):
         return "is 'ok' but has no metrics"
+    if not isinstance(record.get("method_meta") or {}, Mapping):
+        return "'method_meta' is not an object"
     return None
 
 
@@ -171,9 +235,15 @@ def read_record(path: Path) -> dict[str, Any]:
     return record
 
 
+def record_files(results_dir: str | Path) -> list[Path]:
+    """Every ``runs/<dataset>/<method>/<run_id>.json`` under ``results_dir``, sorted by path (temp files
+    of an unfinished write start with a dot and end in .tmp: never listed)."""
+    return sorted((Path(results_dir) / "runs").glob("*/*/*.json"))
+
+
 def iter_records(results_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """Every record under ``<results>/runs`` (skipping temp files), as (path, record)."""
-    for path in sorted((Path(results_dir) / "runs").glob("*/*/*.json")):
+    """Every record under ``<results>/runs``, as (path, record); an unusable one raises RecordError."""
+    for path in record_files(results_dir):
         yield path, read_record(path)
 
 

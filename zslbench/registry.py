@@ -1,15 +1,22 @@
-"""One generic name -> object registry, used for methods and built-in datasets.
+"""The method registry: one generic name -> object registry and :data:`METHODS`.
 
 Registration is by decorator; a duplicate name is an error, and an unknown name is answered with the
 closest registered names. Method modules are discovered lazily (on the first lookup), so importing the
-CLI does not import every method family.
+CLI does not import every method family: every module of the ``zslbench.methods`` package (the
+``methods/`` folder of the checkout) whose name does not start with "_".
+
+To add a method without touching the installed package, copy ``methods/`` somewhere, add your file and
+set ``ZSLBENCH_METHODS_DIR`` to that folder: it is then read *instead of* the installed one (as the
+``zslbench.methods`` package, so ``from zslbench.methods.icis import ...`` finds the copy's modules).
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import os
 import pkgutil
+from pathlib import Path
 from typing import Callable, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -80,9 +87,20 @@ class Registry(Generic[T]):
         return iter(sorted(self._items.items()))
 
 
+METHODS_DIR_ENV = "ZSLBENCH_METHODS_DIR"
+"""Environment variable: a folder of method files read instead of the installed ``methods/``."""
+
+
 def _import_method_modules() -> None:
-    """Import every module of ``zslbench.methods`` so that their decorators register them."""
+    """Import every module of ``zslbench.methods`` (or of ``$ZSLBENCH_METHODS_DIR``) so that their
+    decorators register them."""
     package = importlib.import_module("zslbench.methods")
+    folder = os.environ.get(METHODS_DIR_ENV)
+    if folder:
+        path = Path(folder).expanduser().resolve()
+        if not path.is_dir():
+            raise RegistryError(f"{METHODS_DIR_ENV}={folder}: not a folder of method files")
+        package.__path__ = [str(path)]
     for info in pkgutil.iter_modules(package.__path__):
         if not info.name.startswith("_"):
             importlib.import_module(f"zslbench.methods.{info.name}")

@@ -36,8 +36,8 @@ from zslbench.protocol import (
     without_family,
 )
 from zslbench.provenance import PeakMemory, cpu_context, git_revision, provenance_static
-from zslbench.records import SCHEMA_VERSION, RunSpec, record_path, write_record
-from zslbench.registry import METHODS
+from zslbench.records import RunSpec, new_record, record_path, write_record
+from zslbench.registry import METHODS, RegistryError
 
 __all__ = [  # the evaluation, provenance and hyper-parameter names are re-exported for existing callers
     "OBJECTIVES", "PROCEDURES", "SCORE_CHUNK", "Evaluation", "PeakMemory", "cpu_context", "evaluate_method",
@@ -135,7 +135,7 @@ def execute(spec: RunSpec, ds: Dataset, *, device: str = "cpu", cache_dir: Path 
         "curve": _downsample_curve(ev.curve()),
         "timing": {"fit_seconds": fit_seconds, "score_seconds": ev.score_seconds},
         "base_classifier": base_info,
-        "method_info": method.record_info() if hasattr(method, "record_info") else None,
+        "method_info": method.record_info(),
         "uses_test_data_for_selection": uses_test,
     }
 
@@ -159,14 +159,11 @@ def run(
     results_dir = Path(results_dir)
     started, cpu_started = time.perf_counter(), time.process_time()
     layout: str | None = None
-    record: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": spec.run_id,
-        "status": "failed",
-        "error": None,
-        "spec": spec.to_json(),
-        "synthetic": str(spec.dataset.get("split_version", "")).startswith("synthetic"),
-    }
+    try:
+        meta = METHODS.get(spec.method).report_meta()
+    except RegistryError:  # the run fails below, with the registry's message
+        meta = None
+    record = new_record(spec, method_meta=meta)
     with PeakMemory() as peak:
         try:
             ds = load_dataset(spec.dataset_name, data_root=data_root, features=spec.dataset["feature_id"],

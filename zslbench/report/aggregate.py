@@ -26,10 +26,9 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-log = logging.getLogger(__name__)
+from zslbench.records import SCHEMA_VERSION, canonical_json, content_problem, method_meta, record_files
 
-SCHEMA_VERSION = 1
-"""The record schema this module reads."""
+log = logging.getLogger(__name__)
 
 METRICS: tuple[str, ...] = (
     "zsl_top1", "gzsl_seen", "gzsl_unseen", "gzsl_h",
@@ -89,6 +88,8 @@ class Results:
         issues: duplicates, schema mismatches, unreadable files, mixed configurations.
         records: run_id -> the full record (ok runs only), for curves and per-class accuracies.
         root: the results directory, if read from disk.
+        method_meta: method -> its records' ``method_meta`` (the newest record's; methods whose records
+            have none are left out; see :meth:`meta`).
     """
 
     tidy: pd.DataFrame
@@ -97,6 +98,15 @@ class Results:
     issues: list[Issue] = field(default_factory=list)
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     root: str | None = None
+    method_meta: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def meta(self, method: str) -> dict[str, Any]:
+        """What the records say about ``method`` (label, family, table order ...); a method without a
+        record, or whose records predate ``method_meta``, gets :data:`zslbench.records.NEUTRAL_METHOD_META`."""
+        return self.method_meta.get(method) or method_meta({"spec": {"method": method}})
+
+    def label(self, method: str) -> str:
+        return str(self.meta(method)["label"])
 
     @property
     def n_failed(self) -> int:
@@ -114,6 +124,7 @@ class Results:
             issues=list(self.issues),
             records={k: v for k, v in self.records.items() if k in run_ids},
             root=self.root,
+            method_meta=self.method_meta,
         )
 
     def default_setting(self) -> "Results":
@@ -136,14 +147,10 @@ def _mask(df: pd.DataFrame, conditions: Mapping[str, Any]) -> pd.Series:
 
 
 def iter_record_files(results_dir: str | Path) -> list[Path]:
-    """Every ``runs/<dataset>/<method>/<run_id>.json`` under ``results_dir``, sorted by path."""
-    root = Path(results_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"results directory {str(root)!r} does not exist")
-    runs = root / "runs"
-    if not runs.is_dir():
-        return []
-    return sorted(runs.glob("*/*/*.json"))
+    """Every record file under ``results_dir`` (:func:`zslbench.records.record_files`); the folder must exist."""
+    if not Path(results_dir).is_dir():
+        raise FileNotFoundError(f"results directory {str(results_dir)!r} does not exist")
+    return record_files(results_dir)
 
 
 def read_records(results_dir: str | Path) -> tuple[list[tuple[str, dict[str, Any]]], list[Issue]]:
@@ -172,33 +179,8 @@ def load_results(results_dir: str | Path) -> Results:
     return res
 
 
-def canonical_json(obj: Any) -> str:
-    """Sorted-key, compact JSON: equal objects give equal strings."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-
-
 def _short_hash(obj: Any) -> str:
     return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:12]
-
-
-def _validate(path: str, rec: Mapping[str, Any]) -> str | None:
-    """A message naming what is missing from a schema-1 record, or None if it is usable."""
-    for key in ("run_id", "status", "spec"):
-        if key not in rec:
-            return f"has no {key!r} field"
-    spec = rec["spec"]
-    if not isinstance(spec, Mapping):
-        return "'spec' is not an object"
-    for key in ("method", "dataset", "seed"):
-        if key not in spec:
-            return f"has no 'spec.{key}' field"
-    if not isinstance(spec["dataset"], Mapping) or "name" not in spec["dataset"]:
-        return "has no 'spec.dataset.name' field"
-    if rec["status"] not in ("ok", "failed"):
-        return f"has status {rec['status']!r} (expected 'ok' or 'failed')"
-    if rec["status"] == "ok" and not isinstance(rec.get("metrics"), Mapping):
-        return "is 'ok' but has no 'metrics' object"
-    return None
 
 
 def _run_row(path: str, rec: Mapping[str, Any]) -> dict[str, Any]:
@@ -260,7 +242,7 @@ def collect(
             issues.append(Issue("schema_version", path, f"has schema_version {version!r}, this reader "
                                 f"understands {SCHEMA_VERSION}; skipped", rec.get("run_id")))
             continue
-        problem = _validate(path, rec)
+        problem = content_problem(rec)
         if problem:
             issues.append(Issue("invalid", path, f"{problem}; skipped", rec.get("run_id")))
             continue
@@ -290,6 +272,12 @@ def collect(
         kept.append((path, rec))
 
     kept = _drop_other_data_instances(kept, issues)
+    newest_first = sorted(kept, key=lambda pr: (str((pr[1].get("provenance") or {}).get("created")), pr[0]),
+                          reverse=True)
+    metas: dict[str, dict[str, Any]] = {}  # the newest record with a method_meta block speaks for its method
+    for _, rec in newest_first:
+        if rec.get("method_meta"):
+            metas.setdefault(rec["spec"]["method"], method_meta(rec))
     ok_rows, failed_rows, ok_records = [], [], {}
     for path, rec in kept:
         row = _run_row(path, rec)
@@ -318,7 +306,7 @@ def collect(
         log.warning("%s", issue)
     if len(failed):
         log.info("%d failed run(s) excluded from the numbers", len(failed))
-    return Results(tidy=tidy, runs=runs, failed=failed, issues=issues, records=ok_records)
+    return Results(tidy=tidy, runs=runs, failed=failed, issues=issues, records=ok_records, method_meta=metas)
 
 
 def _drop_other_data_instances(

@@ -1,8 +1,7 @@
-"""The regression check: rerun a small fixed suite and compare its metrics with a committed baseline.
+"""The regression check's comparison: run records -> values -> compared with a committed baseline.
 
-The suite: every registered method on synth-tiny and a few selected methods on synth-cub, each with its
-``test_params``, seed 0 (seeds 0-4 for :data:`SEED_SENSITIVE_METHODS`, compared as their mean), one
-hyper-parameter trial (the defaults), the validation procedure.
+Nothing here runs an experiment: the suite (which methods, datasets and seeds) and its runs are
+:mod:`zslbench.check_suite`, which hands the records to these pure functions.
 
 Baseline file (JSON)::
 
@@ -11,14 +10,14 @@ Baseline file (JSON)::
 
 Comparison (pure functions, tested on fixed records): a metric that moved by more than its absolute
 tolerance, a baseline entry with no current value, or a run that now fails is a regression (exit code
-1). A new (method, dataset, metric) or a run that recovered is reported but does not fail the check;
-``--update`` rewrites the baseline deliberately and lists what changed.
+1). A new (method, dataset, metric) - e.g. every value of a method added since the baseline was made -
+or a run that recovered is reported as "new" / "recovered" but does not fail the check; ``--update``
+rewrites the baseline deliberately and lists what changed.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -27,26 +26,13 @@ from typing import Any, Iterable, Mapping
 
 from zslbench.records import write_atomically
 
-log = logging.getLogger(__name__)
-
 BASELINE_SCHEMA = 1
 CHECK_METRICS: tuple[str, ...] = ("zsl_top1", "gzsl_seen", "gzsl_unseen", "gzsl_h", "gzsl_h_cs", "ausuc")
 DEFAULT_TOLERANCE = 0.02
 """Absolute tolerance on a metric in [0, 1] (2 points): synth-tiny's test sets are small, so one image
 changing class moves a per-class accuracy by about a point."""
-CHECK_SEEDS: tuple[int, ...] = (0,)
-SEED_SENSITIVE_METHODS: tuple[str, ...] = ("gcnz", "sgcn", "dgp", "f_clswgan")
-SEED_SENSITIVE_SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
-"""Methods whose synth-tiny numbers move by up to 18 points (std) from one seed to the next, and so also
-from one CPU to another (floating-point noise in their training acts like a new seed). They are checked
-as the mean over five seeds against the tolerances of :func:`spread_tolerances`; the other methods
-reproduce within 2 points on different CPUs with seed 0."""
 SPREAD_Z = 2.5
 """A multi-seed entry's tolerance, in standard deviations of the difference between two n-seed means."""
-SYNTH_CUB_METHODS: tuple[str, ...] = ("ridge_v2s", "eszsl", "sae")
-"""Methods also checked on synth-cub (those that are registered): closed-form ones, seconds each. An
-image-free method there trains its base classifier on 2048-d synth-cub features (icis with test_params
-did not finish in 10 minutes on 2 shared cores), so none is in the default check."""
 
 Key = tuple[str, str, str]  # (method, dataset, metric)
 FAILING_STATUSES = ("moved", "missing", "failed", "invalid")
@@ -172,9 +158,15 @@ class CheckResult:
         return sum(r["status"] == status for r in self.rows)
 
 
-def compare(baseline: Mapping[Key, tuple[float | None, float]], current: Mapping[Key, float | None]
-            ) -> CheckResult:
-    """Compare current values with baseline (value, tolerance) pairs; see the module docstring."""
+def compare(baseline: Mapping[Key, tuple[float | None, float]], current: Mapping[Key, float | None], *,
+            methods: Iterable[str] | None = None) -> CheckResult:
+    """Compare current values with baseline (value, tolerance) pairs; see the module docstring.
+
+    ``methods``: compare only the entries of these methods (a check of part of the suite)."""
+    if methods is not None:
+        keep = set(methods)
+        baseline = {k: v for k, v in baseline.items() if k[0] in keep}
+        current = {k: v for k, v in current.items() if k[0] in keep}
     rows = []
     for key in sorted(set(baseline) | set(current)):
         base, tol = baseline.get(key, (None, float("nan")))
@@ -255,47 +247,3 @@ def update_baseline(path: str | Path, current: Mapping[Key, float | None], *,
     new = make_baseline(current, tolerances=tolerances, default_tolerance=default_tolerance, suite=suite)
     write_atomically(path, (json.dumps(new, indent=1) + "\n").encode())
     return baseline_changes(old, new)
-
-
-# --------------------------------------------------------------------------------------------------
-# The suite (runs go through the lead's sweep API)
-# --------------------------------------------------------------------------------------------------
-
-
-def suite_description() -> dict[str, Any]:
-    return {"synth-tiny": "every registered method", "synth-cub": list(SYNTH_CUB_METHODS),
-            "seeds": list(CHECK_SEEDS),
-            "seed_sensitive": {"methods": list(SEED_SENSITIVE_METHODS), "seeds": list(SEED_SENSITIVE_SEEDS)},
-            "hparams": "test_params, one trial (defaults)",
-            "procedure": "validation"}
-
-
-def suite_specs(*, data_root: Path | None = None) -> list[Any]:
-    """The run specs of the check suite (see the module docstring)."""
-    from zslbench.registry import METHODS
-    from zslbench.sweep import make_specs
-
-    methods = METHODS.names()
-    steady = [m for m in methods if m not in SEED_SENSITIVE_METHODS]
-    sensitive = [m for m in methods if m in SEED_SENSITIVE_METHODS]
-    specs = make_specs(steady, ["synth-tiny"], CHECK_SEEDS, procedure="validation", test_params=True,
-                       trials=1, data_root=data_root)
-    if sensitive:
-        specs += make_specs(sensitive, ["synth-tiny"], SEED_SENSITIVE_SEEDS, procedure="validation",
-                            test_params=True, trials=1, data_root=data_root)
-    cub = [m for m in SYNTH_CUB_METHODS if m in METHODS]
-    if cub:
-        specs += make_specs(cub, ["synth-cub"], CHECK_SEEDS, procedure="validation", test_params=True,
-                            trials=1, data_root=data_root)
-    return specs
-
-
-def run_suite(results_dir: Path, *, jobs: int = 1, data_root: Path | None = None, device: str = "cpu"
-              ) -> list[dict[str, Any]]:
-    """Run the suite afresh (overwrite="always") into ``results_dir``; returns the run summaries."""
-    from zslbench.sweep import run_specs
-
-    specs = suite_specs(data_root=data_root)
-    log.info("regression check: %d runs", len(specs))
-    return run_specs(specs, results_dir=results_dir, data_root=data_root, jobs=jobs, overwrite="always",
-                     device=device)

@@ -1,5 +1,5 @@
-"""Command-line entry points of the reporting part: ``report``, ``reproduce``, ``leaderboard``, ``plot``,
-``check``.
+"""Command-line entry points of the reporting part: ``report``, ``reproduce``, ``leaderboard``, ``plot``
+(``check`` runs experiments, so it lives with the harness: :mod:`zslbench.check_suite`).
 
 :func:`add_report_commands` adds them to the main ``zslbench`` parser's subparsers; each sets
 ``func(args) -> int`` (the exit code).
@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,9 @@ def _add_results(p: argparse.ArgumentParser) -> None:
 
 
 def add_report_commands(subparsers: Any) -> None:
-    """Add ``report``, ``leaderboard``, ``plot`` and ``check`` to ``subparsers``."""
-    from zslbench.report.tables import FORMATS, LAYOUTS
+    """Add ``report``, ``reproduce``, ``leaderboard`` and ``plot`` to ``subparsers``."""
+    from zslbench.report.render import FORMATS
+    from zslbench.report.tables import LAYOUTS
 
     rep = subparsers.add_parser("report", help="results table (Markdown, LaTeX or CSV)")
     _add_results(rep)
@@ -64,21 +64,6 @@ def add_report_commands(subparsers: Any) -> None:
     pl.add_argument("--out", type=Path, default=None, help="output folder (default: <results>/figures)")
     pl.set_defaults(func=cmd_plot)
 
-    ck = subparsers.add_parser("check", help="regression check of a small fixed suite against a baseline")
-    ck.add_argument("--baseline", type=Path, required=True, help="baseline JSON (e.g. results/baseline.json)")
-    ck.add_argument("--update", action="store_true",
-                    help="rewrite the baseline from this run (deliberately) and print what changed")
-    ck.add_argument("--results", type=Path, default=None,
-                    help="where the suite's runs are written (default: a fresh temporary folder)")
-    ck.add_argument("--no-run", action="store_true",
-                    help="compare the records already under --results instead of running the suite")
-    ck.add_argument("--tolerance", type=float, default=None,
-                    help="absolute tolerance (fraction, e.g. 0.02) for entries new to the baseline on --update")
-    ck.add_argument("--jobs", type=int, default=1)
-    ck.add_argument("--data-root", type=Path, default=None)
-    ck.add_argument("--all", action="store_true", help="list every compared value, not only the changes")
-    ck.set_defaults(func=cmd_check)
-
 
 def _load(results: Path):
     from zslbench.report.aggregate import load_results
@@ -100,7 +85,8 @@ def _write(text: str, out: Path | None) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from zslbench.report.published import load_published
-    from zslbench.report.tables import build_table, render
+    from zslbench.report.render import render
+    from zslbench.report.tables import build_table
 
     res = _load(args.results)
     published = load_published(args.published_csv) if args.published else None
@@ -168,52 +154,6 @@ def cmd_plot(args: argparse.Namespace) -> int:
         print("no figure: no records with curves, per-class accuracies or data-scarcity settings",
               file=sys.stderr)
     return 0
-
-
-def _records_for_check(results: Path) -> list[dict[str, Any]]:
-    """Deduplicated ok records plus minimal failed ones, from a results folder."""
-    from zslbench.report.aggregate import load_results
-
-    res = load_results(results)
-    recs = list(res.records.values())
-    for row in res.failed.to_dict("records"):
-        recs.append({"spec": {"method": row["method"], "dataset": {"name": row["dataset"]}}, "status": "failed"})
-    return recs
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    from zslbench.report import check
-
-    if args.no_run:
-        if args.results is None:
-            print("error: --no-run needs --results DIR", file=sys.stderr)
-            return 2
-        records = _records_for_check(args.results)
-    else:
-        results = args.results or Path(tempfile.mkdtemp(prefix="zslbench-check-"))
-        print(f"running the check suite into {results}", file=sys.stderr)
-        records = check.run_suite(results, jobs=args.jobs, data_root=args.data_root)
-    current = check.current_values(records)
-    if not current:
-        print("error: the check suite produced no values", file=sys.stderr)
-        return 1
-    if args.update:
-        default = args.tolerance or check.DEFAULT_TOLERANCE
-        changes = check.update_baseline(args.baseline, current, suite=check.suite_description(),
-                                        default_tolerance=default,
-                                        spread=check.spread_tolerances(records, default_tolerance=default))
-        print(f"baseline {args.baseline} rewritten: {len(changes)} change(s)")
-        for line in changes:
-            print("  " + line)
-        return 0
-    try:
-        baseline = check.load_baseline(args.baseline)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    result = check.compare(check.baseline_values(baseline), current)
-    print(check.render_diff(result, all_rows=args.all), end="")
-    return 0 if result.passed else 1
 
 
 def main(argv: list[str] | None = None) -> int:

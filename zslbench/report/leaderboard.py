@@ -16,12 +16,12 @@ import json
 import logging
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
 from zslbench.report.aggregate import Results, summarize
-from zslbench.report.tables import DatasetColumn, _dataset_sort_key, _is_missing, format_value, row_labels
+from zslbench.report.labels import DatasetColumn, dataset_sort_key, format_value, is_missing, row_key, row_labels
 
 log = logging.getLogger(__name__)
 
@@ -49,24 +49,24 @@ def choose_datasets(coverage: dict[Any, set[Any]]) -> tuple[list[Any], list[Any]
 
 
 def _section(
-    name: str, note: str, summary: pd.DataFrame, runs: pd.DataFrame, failed: pd.DataFrame
+    name: str, note: str, summary: pd.DataFrame, runs: pd.DataFrame, failed: pd.DataFrame,
+    method_label: Callable[[str], str],
 ) -> dict[str, Any]:
     """One leaderboard section from a summary restricted to it (JSON-ready; values are fractions)."""
-    failed_cells = {((r["method"], r["hparams"], None if _is_missing(r["preset"]) else r["preset"]),
-                     DatasetColumn(r["dataset"], r["feature_id"], r["descriptor_id"], bool(r["synthetic"])))
+    failed_cells = {(row_key(r), DatasetColumn(r["dataset"], r["feature_id"], r["descriptor_id"], bool(r["synthetic"])))
                     for r in failed.to_dict("records")}
     cells: dict[tuple, dict[DatasetColumn, dict[str, dict[str, Any]]]] = {}
     for r in summary[summary["metric"].isin(CELL_METRICS)].to_dict("records"):
-        row = (r["method"], r["hparams"], None if _is_missing(r["preset"]) else r["preset"])
+        row = row_key(r)
         ds = DatasetColumn(r["dataset"], r["feature_id"], r["descriptor_id"], bool(r["synthetic"]))
         cells.setdefault(row, {}).setdefault(ds, {})[r["metric"]] = {
-            "mean": float(r["mean"]), "std": None if _is_missing(r["std"]) else float(r["std"]),
+            "mean": float(r["mean"]), "std": None if is_missing(r["std"]) else float(r["std"]),
             "n": int(r["n"]), "seeds": list(r["seeds"]), "git_revisions": list(r["git_revisions"])}
-    datasets = sorted({d for per in cells.values() for d in per}, key=_dataset_sort_key)
-    labels = row_labels(sorted(cells, key=str))
+    datasets = sorted({d for per in cells.values() for d in per}, key=dataset_sort_key)
+    labels = row_labels(sorted(cells, key=str), method_label)
     coverage = {row: {d for d, m in per.items() if RANK_METRIC in m} for row, per in cells.items()}
     used, ranked_rows = choose_datasets(coverage)
-    used = sorted(used, key=_dataset_sort_key)
+    used = sorted(used, key=dataset_sort_key)
 
     def ds_name(d: DatasetColumn) -> str:
         names = [x.dataset for x in datasets]
@@ -93,7 +93,7 @@ def _section(
                    for d in used if d not in coverage[row]]
         left_out.append({"method": row[0], "label": labels[row], "missing": missing,
                          "cells": row_cells(row), "git_revisions": revisions(row)})
-    all_revs = sorted({str(x) for x in runs["git_revision"] if not _is_missing(x)})
+    all_revs = sorted({str(x) for x in runs["git_revision"] if not is_missing(x)})
     return {
         "name": name, "note": note,
         "datasets": [ds_name(d) for d in datasets], "ranking_datasets": [ds_name(d) for d in used],
@@ -101,7 +101,7 @@ def _section(
                               "synthetic": d.synthetic} for d in datasets},
         "ranked": ranked, "left_out": left_out,
         "git_revisions": all_revs, "mixed_revisions": len(all_revs) > 1,
-        "unknown_revision_runs": int(runs["git_revision"].map(_is_missing).sum()),
+        "unknown_revision_runs": int(runs["git_revision"].map(is_missing).sum()),
     }
 
 
@@ -128,7 +128,7 @@ def build_leaderboard(results: Results) -> dict[str, Any]:
                         "between honest and paper numbers; never ranked together with the validation runs.")
             fails = default.failed[(default.failed["procedure"] == procedure)
                                    & (default.failed["synthetic"] == synthetic)]
-            sections.append(_section(name, note, sub, runs, fails))
+            sections.append(_section(name, note, sub, runs, fails, results.label))
     n_other = len(results.runs) - len(default.runs)
     return {
         "schema_version": 1,

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from zslbench.report.aggregate import Results, summarize
-from zslbench.report.tables import DatasetColumn, _dataset_sort_key, _is_missing, row_labels
+from zslbench.report.labels import DatasetColumn, dataset_sort_key, row_key, row_labels
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def _save(fig: Any, out_dir: Path, stem: str) -> list[Path]:
 def _datasets(runs: pd.DataFrame) -> list[DatasetColumn]:
     keys = {DatasetColumn(r["dataset"], r["feature_id"], r["descriptor_id"], bool(r["synthetic"]))
             for r in runs.to_dict("records")}
-    return sorted(keys, key=_dataset_sort_key)
+    return sorted(keys, key=dataset_sort_key)
 
 
 def _of(df: pd.DataFrame, d: DatasetColumn) -> pd.DataFrame:
@@ -93,10 +93,6 @@ def _of(df: pd.DataFrame, d: DatasetColumn) -> pd.DataFrame:
 
 ROW_KEYS = ("method", "hparams", "preset")
 LINESTYLES = ("-", "--", ":", "-.")
-
-
-def _row_key(rec: dict[str, Any]) -> tuple:
-    return (rec["method"], rec["hparams"], None if _is_missing(rec["preset"]) else rec["preset"])
 
 
 def plot_scarcity(results: Results, out_dir: Path) -> list[Path]:
@@ -123,12 +119,12 @@ def plot_scarcity(results: Results, out_dir: Path) -> list[Path]:
             full_x = spec["full"] if spec["full"] is not None else (finite.max() * 2 if len(finite) else 1.0)
             summary["x"] = summary[factor].fillna(full_x).astype(float)
             # A method with only its full-data point has no curve to show.
-            summary["row"] = [_row_key(r) for r in summary.to_dict("records")]
+            summary["row"] = [row_key(r) for r in summary.to_dict("records")]
             points = summary[summary["metric"] == "zsl_top1"].groupby("row")["x"].nunique()
             summary = summary[summary["row"].isin(points[points >= 2].index)]
             if summary.empty:
                 continue
-            labels = row_labels(sorted(set(summary["row"]), key=str))
+            labels = row_labels(sorted(set(summary["row"]), key=str), results.label)
             colors = method_colors([k[0] for k in labels])
             styles = {k: LINESTYLES[[j for j in labels if j[0] == k[0]].index(k) % len(LINESTYLES)] for k in labels}
             fig = Figure(figsize=(10, 4.2))
@@ -163,8 +159,8 @@ def _row_runs(res: Results, d: DatasetColumn) -> dict[str, tuple[str, pd.DataFra
     runs = _of(res.runs, d)
     groups: dict[tuple, list[int]] = {}
     for i, rec in zip(runs.index, runs.to_dict("records")):
-        groups.setdefault(_row_key(rec), []).append(i)
-    labels = row_labels(sorted(groups, key=str))
+        groups.setdefault(row_key(rec), []).append(i)
+    labels = row_labels(sorted(groups, key=str), res.label)
     return {labels[k]: (k[0], runs.loc[idx]) for k, idx in sorted(groups.items(), key=lambda kv: labels[kv[0]])}
 
 

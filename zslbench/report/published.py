@@ -20,6 +20,26 @@ log = logging.getLogger(__name__)
 REQUIRED_COLUMNS = ("method", "features", "setting", "dataset", "metric", "value", "source")
 KNOWN_METRICS = ("zsl_top1", "gzsl_seen", "gzsl_unseen", "gzsl_h")
 
+PUBLISHED_LABELS: dict[str, str] = {
+    "icis": "ICIS", "icis_mlp": "ICIS: MLP (MSE)", "icis_cosine": "ICIS: MLP + cosine",
+    "icis_single_modal": "ICIS: single-modal AEs", "icis_cross_modal": "ICIS: cross-modal AEs",
+    "conse": "ConSE", "costa": "COSTA", "subreg": "Sub.Reg.", "wdae": "wDAE-GNN", "vgse_crm": "VGSE-CRM",
+    "dap": "DAP", "iap": "IAP", "cmt": "CMT", "sse": "SSE", "latem": "LATEM", "ale": "ALE",
+    "devise": "DeViSE", "sje": "SJE", "eszsl": "ESZSL", "sync": "SYNC", "sae": "SAE", "gfzsl": "GFZSL",
+    "f_clswgan": "f-CLSWGAN", "f_vaegan": "f-VAEGAN", "tf_vaegan": "tf-VAEGAN", "cada_vae": "CADA-VAE",
+    "sdgzsl": "SDGZSL",
+}
+"""How the papers name the methods of the CSV: the label of a published row, and of a paper row (below)
+that this suite has no record of. Our own rows take their labels from the records (``method_meta``)."""
+
+PAPER_ROWS: dict[str, dict[str, int]] = {
+    "icis": {"conse": 0, "costa": 1, "subreg": 2, "wdae": 3, "vgse_crm": 4, "icis": 9},
+    "ablation": {"icis_mlp": 0, "icis_cosine": 1, "icis_single_modal": 2, "icis_cross_modal": 3, "icis": 4},
+}
+"""Layout -> the rows of the published table it follows (ICIS Table 1; the ICIS ablation) -> position.
+These rows are shown even without a record of ours (with published numbers where there are some); a
+method of ours takes its position from its ``table_order``, on the same scale."""
+
 FULL_SEEN_CLASSES: dict[str, int] = {"CUB": 150, "AWA2": 40, "SUN": 645, "AWA1": 40, "APY": 20, "FLO": 82}
 """Seen classes of the Proposed Split: a ``seen_classes=N`` row with this N is a full-data number."""
 

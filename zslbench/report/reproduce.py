@@ -29,11 +29,6 @@ from zslbench.report.published import full_data_numbers
 REPORT_METRICS: tuple[str, ...] = ("zsl_top1", "gzsl_seen", "gzsl_unseen", "gzsl_h")
 LINEAR_FAMILY: tuple[str, ...] = ("ale", "devise", "eszsl", "sae", "conse")
 """The held-out linear family of the realism targets (issue 14): Spearman on GZSL H, ZSL error."""
-METHOD_NOTES: dict[str, str] = {
-    "conse": "our ConSE defaults to the ICIS variant (every seen class in the combination, top_t=0); GBU's "
-             "res101 ConSE uses the top 10 (run it with --set top_t=10 to compare like with like)",
-}
-"""Known differences between our method and the published row it is compared with."""
 IMAGE_FREE_BASELINES: tuple[str, ...] = ("conse", "costa", "subreg", "wdae", "vgse_crm", "wavg", "smo")
 
 
@@ -44,19 +39,8 @@ class Reproduction:
     rows: pd.DataFrame
     summary: list[dict[str, Any]] = field(default_factory=list)
     procedure: str = "validation"
-
-
-def _family(method: str) -> str:
-    try:
-        from zslbench.registry import METHODS
-
-        module = METHODS.get(method).__module__.rsplit(".", 1)[-1]
-    except Exception:  # a method no longer registered still has its records
-        return "other"
-    return {"linear_mappings": "linear", "injection_baselines": "image-free baselines", "icis": "ICIS",
-            "generative": "generative", "f_clswgan": "generative", "cada_vae": "generative",
-            "tf_vaegan": "generative", "gcn": "GCN", "wdae": "image-free baselines",
-            "reference": "reference"}.get(module, module)
+    method_notes: dict[str, str] = field(default_factory=dict)
+    """method -> a known difference from the published row it is compared with (its ``published_note``)."""
 
 
 def _calibration_set() -> dict[str, tuple[str, ...]]:
@@ -106,7 +90,7 @@ def build_reproduction(res: Results, published: pd.DataFrame, *, procedure: str 
             role = "reference"
         rows.append({
             "dataset": r["dataset"], "published_dataset": pdata, "features": pfeat,
-            "synthetic": bool(r["synthetic"]), "family": _family(r["method"]), "method": r["method"],
+            "synthetic": bool(r["synthetic"]), "family": res.meta(r["method"])["family"], "method": r["method"],
             "metric": r["metric"], "role": role, "mean": float(r["mean"]),
             "std": float(r["std"]) if r["std"] == r["std"] else None, "n": int(r["n"]),
             "published": value, "diff": float(r["mean"]) - value,
@@ -116,7 +100,9 @@ def build_reproduction(res: Results, published: pd.DataFrame, *, procedure: str 
                                         "method", "metric", "role", "mean", "std", "n", "published", "diff",
                                         "source"])
     summary = [_summarise(ds, table[table["dataset"] == ds], default) for ds in sorted(table["dataset"].unique())]
-    return Reproduction(rows=table, summary=summary, procedure=procedure)
+    notes = {m: res.meta(m)["published_note"] for m in sorted(set(table["method"]))
+             if res.meta(m)["published_note"]}
+    return Reproduction(rows=table, summary=summary, procedure=procedure, method_notes=notes)
 
 
 def _rank(table: pd.DataFrame, metric: str, methods: tuple[str, ...] | None = None) -> dict[str, Any]:
@@ -173,7 +159,7 @@ def _below_twice_chance(runs: Results, dataset: str) -> list[dict[str, Any]]:
     out = []
     sub = runs.runs[runs.runs["dataset"] == dataset]
     for method, group in sub.groupby("method"):
-        if _family(method) == "reference":  # the random reference is at chance by design
+        if runs.meta(method)["family"] == "reference":  # the random reference is at chance by design
             continue
         rec = runs.records.get(group["run_id"].iloc[0], {})
         n_unseen = len((rec.get("per_class") or {}).get("unseen_classes") or [])
@@ -228,7 +214,7 @@ def render_markdown(rep: Reproduction) -> str:
             f"{_pct(s['mean_abs_zsl_error_held_out'])} | {_pct(s['mean_abs_zsl_error_linear_held_out'])} | "
             f"{_pct(s['calibration_mean_abs_error'])} / {_pct(s['calibration_max_abs_error'])} | {order_txt} | {below} |")
     lines.append("")
-    notes = [f"- {m}: {METHOD_NOTES[m]}" for m in sorted(set(rep.rows["method"])) if m in METHOD_NOTES]
+    notes = [f"- {m}: {note}" for m, note in sorted(rep.method_notes.items())]
     if notes:
         lines += ["Notes:", "", *notes, ""]
     for role, title in (("calibration", "Calibration rows (fitted: not a realism measure)"),

@@ -1,4 +1,4 @@
-"""Result tables: summaries over seeds -> a :class:`Table` -> Markdown, LaTeX (booktabs) or CSV.
+"""Result tables: summaries over seeds -> a :class:`Table` (rendered by :mod:`zslbench.report.render`).
 
 Layouts:
 
@@ -7,6 +7,10 @@ Layouts:
 - ``gbu``: the GBU paper's layout - ZSL top-1 for every dataset, then per dataset GZSL u, s, H.
 - ``ablation``: the ICIS ablation rows (icis_mlp, icis_cosine, icis_single_modal, icis_cross_modal, icis)
   in the ``icis`` column layout.
+
+Row labels, positions and hyper-parameter notes of our methods come from their records' ``method_meta``
+(declared on the method class); rows of the published tables we have no record of, and published rows,
+are named by :mod:`zslbench.report.published`.
 
 Rules the builder enforces: only full-data runs of one procedure; cells are "mean ± std" in percent with
 one decimal and the number of seeds noted; the best of *our* rows per column is bold (ties at the printed
@@ -20,49 +24,22 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 
 from zslbench.report.aggregate import Results, failed_counts, summarize
-
-DISPLAY_NAMES: dict[str, str] = {
-    "icis": "ICIS", "icis_mlp": "ICIS: MLP (MSE)", "icis_cosine": "ICIS: MLP + cosine",
-    "icis_single_modal": "ICIS: single-modal AEs", "icis_cross_modal": "ICIS: cross-modal AEs",
-    "conse": "ConSE", "costa": "COSTA", "subreg": "Sub.Reg.", "wdae": "wDAE-GNN", "vgse_crm": "VGSE-CRM",
-    "vgse_wavg": "VGSE-WAvg", "vgse_smo": "VGSE-SMO",
-    "wavg": "VGSE-WAvg", "smo": "VGSE-SMO", "ridge_injection": "Ridge injection",
-    "ridge_v2s": "Ridge V→S", "ridge_s2v": "Ridge S→V", "random": "Random (chance)",
-    "dap": "DAP", "iap": "IAP", "cmt": "CMT", "sse": "SSE", "latem": "LATEM", "ale": "ALE",
-    "devise": "DeViSE", "sje": "SJE", "eszsl": "ESZSL", "sync": "SYNC", "sae": "SAE", "gfzsl": "GFZSL",
-    "gcnz": "GCNZ", "sgcn": "SGCN", "dgp": "DGP", "f_clswgan": "f-CLSWGAN", "f_vaegan": "f-VAEGAN",
-    "tf_vaegan": "tf-VAEGAN", "cada_vae": "CADA-VAE", "sdgzsl": "SDGZSL",
-}
-"""Pretty names for table rows; a method not listed is shown by its registry name."""
-
-DATASET_ORDER: tuple[str, ...] = ("CUB", "AWA2", "SUN", "AWA1", "APY", "FLO")
-
-METRIC_LABELS: dict[str, str] = {
-    "zsl_top1": "T1", "gzsl_seen": "S", "gzsl_unseen": "U", "gzsl_h": "H",
-    "gzsl_seen_cs": "S (cs)", "gzsl_unseen_cs": "U (cs)", "gzsl_h_cs": "H (cs)", "ausuc": "AUSUC",
-}
-GBU_LABELS: dict[str, str] = {"gzsl_seen": "s", "gzsl_unseen": "u", "gzsl_seen_cs": "s (cs)",
-                              "gzsl_unseen_cs": "u (cs)"}
-
-ICIS_ORDER: tuple[str, ...] = ("conse", "costa", "subreg", "wdae", "vgse_crm", "vgse_wavg", "wavg", "vgse_smo",
-                                "smo", "icis")
-PUBLISHED_ALIASES: dict[str, str] = {"vgse_wavg": "vgse_crm", "wavg": "vgse_crm", "vgse_smo": "vgse_crm",
-                                     "smo": "vgse_crm"}
-"""Our method -> the published row it is compared with (the published VGSE row does not say whether it
-is WAvg or SMO; its footnote says so). The published row appears once, after the first such method."""
-ABLATION_ORDER: tuple[str, ...] = ("icis_mlp", "icis_cosine", "icis_single_modal", "icis_cross_modal", "icis")
+from zslbench.report.labels import (GBU_LABELS, METRIC_LABELS, DatasetColumn, dataset_sort_key, is_missing, row_key,
+                                    row_labels)
+from zslbench.report.published import PAPER_ROWS, PUBLISHED_LABELS
 
 LAYOUTS: dict[str, dict[str, Any]] = {
-    "icis": {"title": "Zero-shot results (ICIS Table 1 layout)", "methods": ICIS_ORDER, "others": True},
-    "gbu": {"title": "Zero-shot results (GBU layout)", "methods": (), "others": True},
-    "ablation": {"title": "ICIS ablation", "methods": ABLATION_ORDER, "others": False},
+    "icis": {"title": "Zero-shot results (ICIS Table 1 layout)", "others": True},
+    "gbu": {"title": "Zero-shot results (GBU layout)", "others": True},
+    "ablation": {"title": "ICIS ablation", "others": False},
 }
-FORMATS = ("md", "latex", "csv")
+"""Layouts; ``others``: whether methods without a position in the layout (a ``table_order`` entry of
+their records' ``method_meta``, or a row of :data:`zslbench.report.published.PAPER_ROWS`) are shown."""
 
 NOTE_NOT_RUN = "not run: no record of this method on this dataset"
 NOTE_NO_RECORDS = "no records: this method has no run under this procedure and setting"
@@ -72,29 +49,9 @@ NOTE_SYNTHETIC = "no published number: synthetic dataset"
 NOTE_INCOMPLETE = "incomplete row: no mean over datasets with a missing cell"
 
 
-def display_name(method: str) -> str:
-    return DISPLAY_NAMES.get(method, method)
-
-
 # --------------------------------------------------------------------------------------------------
 # The table model
 # --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DatasetColumn:
-    """A dataset as one column group: the same name with other features is another group."""
-
-    dataset: str
-    feature_id: str | None
-    descriptor_id: str | None
-    synthetic: bool
-
-    def label(self, with_features: bool = False) -> str:
-        text = self.dataset
-        if with_features and self.feature_id:
-            text += f" [{self.feature_id}]"
-        return text + (" (synthetic)" if self.synthetic else "")
 
 
 @dataclass(frozen=True)
@@ -160,11 +117,6 @@ class Table:
 # --------------------------------------------------------------------------------------------------
 
 
-def _dataset_sort_key(d: DatasetColumn) -> tuple:
-    known = DATASET_ORDER.index(d.dataset) if d.dataset in DATASET_ORDER else len(DATASET_ORDER)
-    return (d.synthetic, known, d.dataset, str(d.feature_id), str(d.descriptor_id))
-
-
 def _metrics_for(layout: str, calibrated: bool, ausuc: bool) -> tuple[list[str], list[str]]:
     """(ZSL metrics, GZSL metrics) per dataset, in column order."""
     gzsl = ["gzsl_unseen", "gzsl_seen", "gzsl_h"] if layout == "gbu" else ["gzsl_seen", "gzsl_unseen", "gzsl_h"]
@@ -195,38 +147,6 @@ def _columns(layout: str, datasets: Sequence[DatasetColumn], calibrated: bool, a
     return cols
 
 
-RowKey = tuple  # (method, hparams as canonical JSON, preset or None)
-
-
-def row_labels(keys: Iterable[RowKey]) -> dict[RowKey, str]:
-    """A display label per row key: the method's pretty name, "[preset]" when one is set, and - only
-    when one method has rows with different fixed hyper-parameters - the values that differ."""
-    import json
-
-    keys = list(dict.fromkeys(keys))
-    by_method: dict[str, list[RowKey]] = {}
-    for key in keys:
-        by_method.setdefault(key[0], []).append(key)
-    labels = {}
-    for method, group in by_method.items():
-        parsed = {k: json.loads(k[1]) if k[1] else {} for k in group}
-        names = sorted({n for hp in parsed.values() for n in hp}, key=str)
-        differing = [n for n in names if len({json.dumps(hp.get(n), sort_keys=True) for hp in parsed.values()}) > 1]
-        for key in group:
-            label = display_name(method)
-            if isinstance(key[2], str) and key[2]:
-                label += f" [{key[2]}]"
-            if differing:
-                hp = parsed[key]
-                label += " (" + ", ".join(f"{n}={hp[n]}" if n in hp else f"{n}=default" for n in differing) + ")"
-            labels[key] = label
-    return labels
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
 def build_table(
     results: Results,
     *,
@@ -244,10 +164,17 @@ def build_table(
     res = results.select(procedure=procedure).default_setting()
     summary = summarize(res.tidy)
     fails = failed_counts(res.failed)
-    fixed: tuple[str, ...] = spec["methods"]
+    paper_rows = PAPER_ROWS.get(layout, {})
+    ranks = dict(paper_rows) | {m: int(meta["table_order"][layout]) for m, meta in results.method_meta.items()
+                                if layout in meta["table_order"]}
+
+    def label_of(method: str) -> str:
+        if method in results.method_meta:
+            return results.label(method)
+        return PUBLISHED_LABELS.get(method, method)
 
     def keep(df: pd.DataFrame) -> pd.DataFrame:
-        return df if spec["others"] else df[df["method"].isin(fixed)]
+        return df if spec["others"] else df[df["method"].isin(ranks)]
 
     summary, fails = keep(summary), keep(fails)
     access = dict(zip(res.runs["method"], res.runs["access"])) | dict(zip(res.failed["method"], res.failed["access"]))
@@ -259,19 +186,19 @@ def build_table(
         for rec in df.drop_duplicates(["method", "hparams", "preset", "dataset", "feature_id",
                                        "descriptor_id", "synthetic"]).to_dict("records"):
             ds_keys.add(DatasetColumn(rec["dataset"], rec["feature_id"], rec["descriptor_id"], bool(rec["synthetic"])))
-            row_keys.add((rec["method"], rec["hparams"], None if _is_missing(rec["preset"]) else rec["preset"]))
-    datasets = sorted(ds_keys, key=_dataset_sort_key)
+            row_keys.add(row_key(rec))
+    datasets = sorted(ds_keys, key=dataset_sort_key)
     columns = _columns(layout, datasets, calibrated, ausuc)
 
     present_methods = {k[0] for k in row_keys}
-    covered = present_methods | {PUBLISHED_ALIASES.get(m, m) for m in present_methods}
-    for m in fixed:
-        if m not in covered and m not in PUBLISHED_ALIASES and (not spec["others"] or _has_published(published, m)):
+    covered = present_methods | {results.meta(m)["published_as"] for m in present_methods}
+    for m in paper_rows:
+        if m not in covered and (not spec["others"] or _has_published(published, m)):
             row_keys.add((m, "{}", None))
 
     def order(key: tuple[str, str, Any]) -> tuple:
         method = key[0]
-        rank = fixed.index(method) if method in fixed else len(fixed)
+        rank = ranks.get(method, math.inf)
         return (rank, access.get(method) != "image_free", method, key[1], str(key[2]))
 
     index = {tuple(r[c] for c in ("method", "hparams", "preset", "dataset", "feature_id", "descriptor_id",
@@ -282,7 +209,7 @@ def build_table(
     ran = {(k[0], k[1], k[2], k[3], k[4], k[5]) for k in index} | set(fail_index)
 
     rows: list[Row] = []
-    labels = row_labels(row_keys)
+    labels = row_labels(row_keys, label_of)
     with_published: set[str] = set()
     for key in sorted(row_keys, key=order):
         method, hparams, preset = key
@@ -302,7 +229,7 @@ def build_table(
                     total = failed["n_failed"] + found["n"]
                     notes = (f"{failed['n_failed']} of {total} runs failed "
                              f"({', '.join(failed['error_types']) or 'no error type'}); mean over the rest",)
-                std = None if _is_missing(found["std"]) else float(found["std"])
+                std = None if is_missing(found["std"]) else float(found["std"])
                 cells.append(Cell(float(found["mean"]), std, int(found["n"]), notes))
             elif failed is not None:
                 cells.append(Cell(notes=(f"failed: all {failed['n_failed']} runs failed "
@@ -316,10 +243,11 @@ def build_table(
         row = Row(labels[key], "ours", method, cells, notes=_hparam_notes(res, key))
         _finish_ours_row(row)
         rows.append(row)
-        pub_name = PUBLISHED_ALIASES.get(method, method)
+        pub_name = results.meta(method)["published_as"]
         if published is not None and pub_name not in with_published:
             with_published.add(pub_name)
-            rows += _published_rows(pub_name, columns, published, access.get(method))
+            rows += _published_rows(pub_name, PUBLISHED_LABELS.get(pub_name) or label_of(pub_name), columns,
+                                    published, access.get(method))
     _mean_column(rows, columns)
     _bold_best(rows, columns)
     mean_over = columns[-1].over if columns and columns[-1].data is None else ()
@@ -330,27 +258,21 @@ def build_table(
     return Table(title=title, layout=layout, columns=columns, rows=rows, notes=notes)
 
 
-HPARAM_NOTES: dict[tuple[str, Any], str] = {
-    ("output_norm", "seen_mean"): "predicted unseen rows rescaled to the mean norm of the seen rows "
-                                  "(output_norm=seen_mean; not in the paper, whose rows are raw: --preset paper)",
-}
-"""Notes for a row whose runs selected a hyper-parameter value that departs from the published method."""
-
-
 def _hparam_notes(res: Results, key: tuple[str, str, Any]) -> tuple[str, ...]:
-    """The :data:`HPARAM_NOTES` that apply to any run of the row ``(method, hparams, preset)``."""
+    """The method's ``hparam_notes`` (from its ``method_meta``) that apply to any run of the row
+    ``(method, hparams, preset)``."""
     method, hparams, preset = key
     runs = res.runs[(res.runs["method"] == method) & (res.runs["hparams"] == hparams)]
     runs = runs[runs["preset"].isna()] if preset is None else runs[runs["preset"] == preset]
     chosen = [json.loads(h) for h in runs["selected_hparams"].unique()]
-    return tuple(note for (name, value), note in HPARAM_NOTES.items()
-                 if any(h.get(name) == value for h in chosen))
+    return tuple(n["note"] for n in res.meta(method)["hparam_notes"]
+                 if any(h.get(n["name"]) == n["value"] for h in chosen))
 
 
 def _none_preset(df: pd.DataFrame) -> pd.DataFrame:
     """A copy whose missing presets are None (not NaN), so that they compare equal in dict keys."""
     preset = df["preset"].astype(object)
-    return df.assign(preset=[None if _is_missing(p) else p for p in preset])
+    return df.assign(preset=[None if is_missing(p) else p for p in preset])
 
 
 def _has_published(published: pd.DataFrame | None, method: str) -> bool:
@@ -369,7 +291,7 @@ def _finish_ours_row(row: Row) -> None:
 
 
 def _published_rows(
-    method: str, columns: list[Column], published: pd.DataFrame, our_access: str | None
+    method: str, label: str, columns: list[Column], published: pd.DataFrame, our_access: str | None
 ) -> list[Row]:
     from zslbench.report.published import full_data_numbers
 
@@ -396,10 +318,10 @@ def _published_rows(
                 cells.append(Cell(notes=(NOTE_NOT_PUBLISHED_DS,)))
         if not sources:
             continue
-        note = (f"published, not run by this suite: {display_name(method)} with {features} features, "
+        note = (f"published, not run by this suite: {label} with {features} features, "
                 f"the paper's own procedure; source: {'; '.join(sources)}")
         tag = features if our_access in (None, pub_access) else f"{features}, {pub_access}"
-        rows.append(Row(f"{display_name(method)} (published, {tag})", "published", method, cells,
+        rows.append(Row(f"{label} (published, {tag})", "published", method, cells,
                         notes=(note,)))
     return rows
 
@@ -472,168 +394,3 @@ def _general_notes(
         notes.append(f"{len(full.issues)} record issue(s) ({', '.join(kinds)}): the affected files were "
                      "not merged into the numbers; see the log.")
     return notes
-
-
-# --------------------------------------------------------------------------------------------------
-# Rendering
-# --------------------------------------------------------------------------------------------------
-
-
-def format_value(mean: float, std: float | None = None) -> str:
-    """A fraction as percent with one decimal, "mean ± std" when std is given."""
-    text = f"{mean * 100:.1f}"
-    if std is not None and not math.isnan(std):
-        text += f" ± {std * 100:.1f}"
-    return text
-
-
-def _markers(notes: Iterable[str], numbers: dict[str, int]) -> list[int]:
-    return [numbers[n] for n in notes]
-
-
-def _cell_text_md(cell: Cell, numbers: dict[str, int]) -> str:
-    text = "–" if cell.missing else format_value(cell.mean, cell.std)  # type: ignore[arg-type]
-    if cell.bold:
-        text = f"**{text}**"
-    if cell.show_n:
-        text += f" (n={cell.n})"
-    marks = _markers(cell.notes, numbers)
-    return text + (" " + "".join(f"[{k}]" for k in marks) if marks else "")
-
-
-def render_markdown(table: Table) -> str:
-    """GitHub Markdown: a bold title, the table (tabulate), general notes, numbered footnotes."""
-    from tabulate import tabulate
-
-    footnotes = table.footnotes()
-    numbers = {t: i + 1 for i, t in enumerate(footnotes)}
-    headers = ["Method", "seeds", *(c.header for c in table.columns)]
-    body = []
-    for row in table.rows:
-        marks = _markers(row.notes, numbers)
-        label = row.label + (" " + "".join(f"[{k}]" for k in marks) if marks else "")
-        body.append([label, row.seeds, *(_cell_text_md(c, numbers) for c in row.cells)])
-    grid = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True,
-                    colalign=("left", *["right"] * (len(headers) - 1)))
-    parts = [f"**{table.title}**", "", grid, ""]
-    parts += [f"- {n}" for n in table.notes]
-    if footnotes:
-        parts.append("")
-        parts += [f"[{i + 1}] {t}" for i, t in enumerate(footnotes)]
-    return "\n".join(parts) + "\n"
-
-
-_LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "±": r"$\pm$", "–": "--", "—": "---", "γ": r"$\gamma$", "→": r"$\rightarrow$", "×": r"$\times$",
-    "<": r"\textless{}", ">": r"\textgreater{}",
-}
-
-
-def latex_escape(text: str) -> str:
-    """Escape LaTeX specials and map the few non-ASCII symbols the tables use to math commands; an ASCII
-    "--" (a command-line option) stays two hyphens instead of becoming an en dash."""
-    return "".join("-{}" if ch == "-" and text[i + 1:i + 2] == "-" else _LATEX_SPECIAL.get(ch, ch)
-                   for i, ch in enumerate(text))
-
-
-def _cell_text_tex(cell: Cell, numbers: dict[str, int]) -> str:
-    text = "--" if cell.missing else latex_escape(format_value(cell.mean, cell.std))  # type: ignore[arg-type]
-    if cell.bold:
-        text = rf"\textbf{{{text}}}"
-    if cell.show_n:
-        text += rf" \scriptsize{{(n={cell.n})}}"
-    marks = _markers(cell.notes, numbers)
-    return text + (rf"\textsuperscript{{{','.join(map(str, marks))}}}" if marks else "")
-
-
-def render_latex(table: Table, *, label: str | None = None) -> str:
-    """A ``table`` environment with a booktabs ``tabular``; needs ``booktabs`` and ``graphicx``.
-
-    The tabular is shrunk to the line width only when it is wider; footnotes follow in a small minipage.
-    """
-    footnotes = table.footnotes()
-    numbers = {t: i + 1 for i, t in enumerate(footnotes)}
-    ncols = len(table.columns)
-    groups: list[tuple[str, int]] = []
-    for col in table.columns:
-        if groups and groups[-1][0] == col.group:
-            groups[-1] = (col.group, groups[-1][1] + 1)
-        else:
-            groups.append((col.group, 1))
-    spec = "lc" + "".join("r" * n for _, n in groups)
-    lines = [
-        "% Generated by `zslbench report --format latex`; needs \\usepackage{booktabs,graphicx}.",
-        r"\begin{table}[t]",
-        r"\centering",
-        rf"\caption{{{latex_escape(table.title)}}}",
-        rf"\label{{{label or 'tab:zslbench-' + table.layout}}}",
-        r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",
-        rf"\begin{{tabular}}{{{spec}}}",
-        r"\toprule",
-    ]
-    head1, rules, start = ["", ""], [], 3
-    for name, n in groups:
-        head1.append(rf"\multicolumn{{{n}}}{{c}}{{{latex_escape(name)}}}")
-        rules.append(rf"\cmidrule(lr){{{start}-{start + n - 1}}}")
-        start += n
-    lines.append(" & ".join(head1) + r" \\")
-    lines.append(" ".join(rules))
-    lines.append(" & ".join(["Method", "seeds", *(latex_escape(c.label) for c in table.columns)]) + r" \\")
-    lines.append(r"\midrule")
-    for row in table.rows:
-        marks = _markers(row.notes, numbers)
-        label_tex = latex_escape(row.label)
-        if row.kind == "published":
-            label_tex = rf"\textit{{{label_tex}}}"
-        if marks:
-            label_tex += rf"\textsuperscript{{{','.join(map(str, marks))}}}"
-        cells = [_cell_text_tex(c, numbers) for c in row.cells]
-        lines.append(" & ".join([label_tex, latex_escape(row.seeds), *cells]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}}", r"\par\smallskip",
-              r"\begin{minipage}{\linewidth}\footnotesize"]
-    for note in table.notes:
-        lines.append(latex_escape(note) + r"\\")
-    for i, text in enumerate(footnotes):
-        lines.append(rf"\textsuperscript{{{i + 1}}}{latex_escape(text)}\\")
-    lines += [r"\end{minipage}", r"\end{table}"]
-    assert ncols == sum(n for _, n in groups)
-    return "\n".join(lines) + "\n"
-
-
-def table_frame(table: Table) -> pd.DataFrame:
-    """The table in long form: one row per (table row, column); numbers in percent, unrounded."""
-    numbers = {t: i + 1 for i, t in enumerate(table.footnotes())}
-    out = []
-    for row in table.rows:
-        for col, cell in zip(table.columns, row.cells):
-            out.append({
-                "row": row.label, "kind": row.kind, "method": row.method,
-                "dataset": col.data.dataset if col.data else "mean",
-                "feature_id": col.data.feature_id if col.data else None,
-                "synthetic": col.data.synthetic if col.data else None,
-                "metric": col.metric,
-                "mean_percent": None if cell.missing else cell.mean * 100,  # type: ignore[operator]
-                "std_percent": None if cell.std is None else cell.std * 100,
-                "n": cell.n if row.kind == "ours" and not cell.missing else None,
-                "best": cell.bold,
-                "notes": " | ".join(cell.notes + row.notes) or None,
-                "footnotes": ",".join(str(numbers[t]) for t in cell.notes) or None,
-            })
-    return pd.DataFrame(out)
-
-
-def render_csv(table: Table) -> str:
-    return table_frame(table).to_csv(index=False, lineterminator="\n")
-
-
-def render(table: Table, fmt: str) -> str:
-    """Render ``table`` as "md", "latex" or "csv"."""
-    if fmt == "md":
-        return render_markdown(table)
-    if fmt == "latex":
-        return render_latex(table)
-    if fmt == "csv":
-        return render_csv(table)
-    raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
