@@ -67,8 +67,8 @@ QUICK = Profile(
         "tf_vaegan": {"epochs": 1, "cls_epochs": 5},
     },
     undertrained={
-        **{m: "40 epochs where early stopping takes about 200" for m in _ICIS_ABLATIONS},
-        "wdae": "40 + 20 epochs where early stopping takes about 200",
+        **{m: "40 epochs where early stopping takes about 300" for m in _ICIS_ABLATIONS},
+        "wdae": "40 + 20 epochs where early stopping takes hundreds",
         "f_clswgan": "1-5 epochs: collapsed",
         "cada_vae": "1-5 epochs: collapsed",
         "tf_vaegan": "1-5 epochs: collapsed",
