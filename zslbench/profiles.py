@@ -67,7 +67,7 @@ QUICK = Profile(
         "tf_vaegan": {"epochs": 1, "cls_epochs": 5},
     },
     undertrained={
-        **{m: "40 epochs where early stopping takes about 300" for m in _ICIS_ABLATIONS},
+        **{m: "40 epochs where early stopping takes hundreds: ICIS about 300 on synth-cub" for m in _ICIS_ABLATIONS},
         "wdae": "40 + 20 epochs where early stopping takes hundreds",
         "f_clswgan": "1-5 epochs: collapsed",
         "cada_vae": "1-5 epochs: collapsed",
