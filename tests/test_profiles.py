@@ -16,16 +16,33 @@ def test_profile_caps_name_registered_methods_and_parameters():
         for method, caps in profile.hparams.items():
             space = METHODS.get(method).space  # unknown method names raise here
             assert set(caps) <= set(space), (profile.name, method, set(caps) - set(space))
+        for method in profile.undertrained:
+            METHODS.get(method)
         assert profile.seeds and profile.datasets
 
 
+def test_quick_banner_names_the_undertrained_methods():
+    banner = QUICK.banner()
+    assert banner.startswith("QUICK PROFILE") and "UNDER-TRAINED" in banner
+    for method in QUICK.undertrained:
+        assert method in banner
+    assert "icis," not in banner and "icis (" not in banner  # ICIS itself runs at its full settings
+
+
+def test_quick_icis_and_base_classifier_match_the_full_run_but_for_the_label():
+    for method in ("icis", "costa", "smo"):
+        [plain] = make_specs([method], ["synth-cub"], [0])
+        [quick] = make_specs([method], ["synth-cub"], [0], profile=QUICK)
+        full, labelled = plain.to_json(), quick.to_json()
+        assert labelled.pop("profile") == "quick" and labelled == full, method
+
+
 def test_profile_labels_specs_and_leaves_benchmark_run_ids_alone():
-    [plain] = make_specs(["icis"], ["synth-tiny"], [0])
-    [quick] = make_specs(["icis"], ["synth-tiny"], [0], profile=QUICK)
+    [plain] = make_specs(["icis_mlp"], ["synth-tiny"], [0])
+    [quick] = make_specs(["icis_mlp"], ["synth-tiny"], [0], profile=QUICK)
     assert "profile" not in plain.to_json()  # unprofiled specs hash exactly as before
     assert quick.to_json()["profile"] == "quick" and quick.run_id != plain.run_id
-    assert quick.hparams["max_epochs"] == QUICK.hparams["icis"]["max_epochs"]
-    assert quick.base_classifier["epochs"] == QUICK.base_classifier["epochs"]
+    assert quick.hparams["max_epochs"] == QUICK.hparams["icis_mlp"]["max_epochs"] != plain.hparams.get("max_epochs")
     assert "[quick profile]" in quick.describe()
 
 
