@@ -317,7 +317,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         for spec in p.todo:
             print(f"  would run  {spec.run_id}  {spec.describe()}")
-        _print_estimate(specs, p.todo, args)
+        from zslbench.estimate import print_estimate
+
+        print_estimate(specs, p.todo, [args.results, Path("results")], int(args.jobs))
         return 0
     broken = check_datasets(p.todo, data_root=data_root, embeddings_dir=args.embeddings_dir,
                             keep_loaded=args.jobs == 1 and args.backend == "loky" and not args.scheduler)
@@ -350,19 +352,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if profile is not None:
         _write_outputs(args.results)
     return 1 if failed or broken else 0
-
-
-def _print_estimate(specs, todo, args) -> None:
-    """Estimated wall time of the planned runs and of those still to run, from recorded timings."""
-    from zslbench.estimate import estimate, format_hours
-
-    dirs = [args.results, Path("results")]
-    jobs = max(1, int(args.jobs))
-    for label, subset in ((f"all {len(specs)} planned runs", specs), (f"the {len(todo)} runs to make now", todo)):
-        seconds, known, unknown = estimate(subset, dirs)
-        extra = f"; {unknown} without a recorded timing" if unknown else ""
-        print(f"estimated wall time of {label}: {format_hours(seconds / jobs)} at --jobs {jobs} "
-              f"on {os.cpu_count()} CPUs (recorded run times of {known} of them{extra})")
 
 
 def _write_outputs(results: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -63,3 +64,13 @@ def estimate(specs: Sequence[RunSpec], results_dirs: Iterable[Path]) -> tuple[fl
 
 def format_hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
+
+
+def print_estimate(specs: Sequence[RunSpec], todo: Sequence[RunSpec], dirs: Sequence[Path], jobs: int) -> None:
+    """Print the estimated wall time of all planned runs and of those still to make, from recorded timings."""
+    jobs = max(1, jobs)
+    for label, subset in ((f"all {len(specs)} planned runs", specs), (f"the {len(todo)} runs to make now", todo)):
+        seconds, known, unknown = estimate(subset, dirs)
+        extra = f"; {unknown} without a recorded timing" if unknown else ""
+        print(f"estimated wall time of {label}: {format_hours(seconds / jobs)} at --jobs {jobs} "
+              f"on {os.cpu_count()} CPUs (recorded run times of {known} of them{extra})")
