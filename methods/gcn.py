@@ -309,6 +309,7 @@ class GCNZ(_GraphInjection):
         **_GraphInjection.space,
         "hidden": Param("512,512,256,256,128", help="hidden widths, comma-separated (paper: 2048,2048,1024,1024,512)"),
         "lr": Param(1e-3, low=1e-4, high=3e-2, log=True, help="Adam learning rate (paper: 1e-3)"),
+        "dropout": Param(0.5, low=0.0, high=0.5, help="dropout on each layer's input (paper: 0.5)"),
         "weight_decay": Param(0.05, low=1e-3, high=10.0, log=True,
                               help="Adam weight decay; with loss='mse' the ridge penalty on a linear layer "
                                    "(paper: 5e-4 with its loss)"),
