@@ -115,7 +115,7 @@ class _GraphInjection(ClassifierInjection):
         "weight_decay": Param(0.1, low=1e-3, high=10.0, log=True,
                               help="Adam weight decay; with loss='mse' the ridge penalty on a linear layer "
                                    "(paper: 5e-4 with its loss)"),
-        "dropout": Param(0.0, low=0.0, high=0.5, help="dropout on each layer's input (paper: 0.5)"),
+        "dropout": Param(0.5, low=0.0, high=0.5, help="dropout on each layer's input (paper: 0.5)"),
         "epochs": Param(300, low=100, high=1000, integer=True, help="full-graph training steps"),
         "center": Param(True, help="centre descriptors on the seen-class mean before L2-normalising and "
                                    "building the kNN graph (paper: False)"),
@@ -309,7 +309,6 @@ class GCNZ(_GraphInjection):
         **_GraphInjection.space,
         "hidden": Param("512,512,256,256,128", help="hidden widths, comma-separated (paper: 2048,2048,1024,1024,512)"),
         "lr": Param(1e-3, low=1e-4, high=3e-2, log=True, help="Adam learning rate (paper: 1e-3)"),
-        "dropout": Param(0.5, low=0.0, high=0.5, help="dropout on each layer's input (paper: 0.5)"),
         "weight_decay": Param(0.05, low=1e-3, high=10.0, log=True,
                               help="Adam weight decay; with loss='mse' the ridge penalty on a linear layer "
                                    "(paper: 5e-4 with its loss)"),
