@@ -191,9 +191,69 @@ def test_paper_preset_is_the_published_setup():
         cls = METHODS.get(name)
         paper = cls(**cls.presets["paper"])
         assert paper.dropout == 0.5 and paper.weight_decay == 5e-4 and paper.lr == 1e-3
-        assert not paper.center and not paper.center_targets and paper.layer_bias and paper.self_weight == 1.0
-        assert cls.version == 2
-    assert METHODS.get("gcnz")(**METHODS.get("gcnz").presets["paper"]).hidden == "2048,2048,1024,1024,512"
+        assert not paper.center and not paper.center_targets and paper.self_weight == 1.0
+        assert paper.loss == "cosine" and not paper.output_span
+        assert cls.version == 3
+    gcnz = METHODS.get("gcnz")(**METHODS.get("gcnz").presets["paper"])
+    assert gcnz.hidden == "2048,2048,1024,1024,512" and not gcnz.layer_bias and gcnz.epochs == 300
+    for name in ("sgcn", "dgp"):  # the DGP release: biases, 3000 epochs
+        paper = METHODS.get(name)(**METHODS.get(name).presets["paper"])
+        assert paper.layer_bias and paper.epochs == 3000
+
+
+@pytest.mark.parametrize("name", GCNS)
+def test_default_unseen_rows_lie_in_the_seen_rows_span(name, tiny, base):
+    """With output_span (default) the network outputs coordinates in a basis of the centred seen rows, so
+    every predicted unseen row is the seen mean row plus a combination of centred seen rows (as ridge
+    injection's rows are combinations of the seen rows); with a free output they are not."""
+    cls = METHODS.get(name)
+    view = train_view(tiny, test_split(tiny), access="image_free", base=base)
+    centred = base.augmented - base.augmented.mean(axis=0)
+    q = np.linalg.svd(centred, full_matrices=False)[2][:-1].T  # rank S - 1: the rows sum to zero
+    for span in (True, False):
+        method = cls(**{**cls.test_params, "epochs": 30, "output_span": span}).fit(view, rng=np.random.default_rng(0))
+        rows = method.classifier_.augmented[len(base.classes):] - method.target_offset_
+        outside = np.linalg.norm(rows - rows @ q @ q.T) / np.linalg.norm(rows)
+        assert (outside < 1e-6) if span else (outside > 0.1), (span, outside)
+
+
+def test_mse_loss_with_weight_decay_is_ridge_on_a_linear_layer():
+    """The default loss keeps the outputs' scale: half the squared error summed over the seen rows plus
+    Adam's L2 weight decay ``wd`` has the ridge solution with lambda = wd as its minimum; Adam gets there."""
+    import torch
+
+    from zslbench.methods.gcn import _glorot
+
+    rng = np.random.default_rng(0)
+    S, A, r, wd = 40, 12, 5, 0.5
+    X, T = rng.standard_normal((S, A)), rng.standard_normal((S, r))
+    ridge = np.linalg.solve(X.T @ X + wd * np.eye(A), X.T @ T)
+    layer = torch.nn.Linear(A, r, bias=False).double()
+    _glorot(layer)
+    x, t = torch.as_tensor(X), torch.as_tensor(T)
+    opt = torch.optim.Adam(layer.parameters(), lr=1e-2, weight_decay=wd)
+    for _ in range(3000):
+        loss = 0.5 * (layer(x) - t).pow(2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    np.testing.assert_allclose(layer.weight.detach().numpy().T, ridge, atol=1e-3)
+
+
+def test_glorot_initialisation():
+    """Both releases initialise Glorot-uniform with zero biases (torch's default has a third of the variance)."""
+    import torch
+
+    from zslbench.methods.gcn import _glorot
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(300, 500)
+    _glorot(layer)
+    bound = np.sqrt(6 / (300 + 500))
+    w = layer.weight.detach().numpy()
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
+    assert w.var() == pytest.approx(bound**2 / 3, rel=0.02)
+    assert not layer.bias.detach().numpy().any()
 
 
 def test_paper_training_keeps_raw_rescaling(tiny, base):
