@@ -35,6 +35,9 @@ does); epochs are a hyper-parameter chosen on validation classes.
 
 Presets: ``paper`` = the authors' CUB script (hidden 4096, 300 epochs, 300 features per class;
 ``presets_per_family["paper"]`` holds their AWA2 / SUN settings); ``fast`` (the ``space`` defaults) is CPU-sized.
+Version 2's ``fast`` preset weighs the decoder loss 1.0 (paper 0.01) and draws 300 features per class
+(paper's count): on the synth-cub validation split (seed 0) the fakes' class share of variance was 0.13
+(real features 0.023), ZSL 22.8%, GZSL H 23.9%; version 1's settings gave ZSL 15.4%, H 15.5%.
 """
 
 from __future__ import annotations
@@ -190,14 +193,14 @@ class TFVAEGAN(GenerativeMethod):
     label = "tf-VAEGAN"
     family = "generative"
 
-    version = 1
+    version = 2  # v2: fast preset decoder-loss weight 0.01 -> 1.0, 100 -> 300 features per class
     description = ("tf-VAEGAN: VAE-GAN feature generation with a semantic embedding decoder and "
                    "feedback (Narayan et al. 2020)")
     space = {
         "hidden": Param(512, help="hidden units of every network (paper 4096)"),
         "epochs": Param(4, choices=(2, 4, 8, 16, 32), help="epochs (each of feedback_loops passes)"),
         "feedback_loops": Param(2, help="passes per epoch; passes after the first use feedback (paper 2)"),
-        "n_syn": Param(100, choices=(50, 100, 200, 300, 400), help="synthetic features per unseen class"),
+        "n_syn": Param(300, choices=(100, 200, 300, 400, 1000), help="synthetic features per unseen class"),
         "lr": Param(1e-3, help="Adam lr of encoder, generator and critic (paper: 1e-4 CUB)"),
         "decoder_lr": Param(1e-4, help="Adam lr of the semantic embedding decoder"),
         "feedback_lr": Param(1e-4, help="Adam lr of the feedback module (paper: 1e-5 CUB)"),
@@ -207,7 +210,7 @@ class TFVAEGAN(GenerativeMethod):
         "gp_adapt": Param(False, help="adapt the penalty weight (x1.1 when the mean penalty > 1.05, /1.1 "
                           "when < 1.001), as the authors' code does"),
         "critic_steps": Param(5, help="critic updates per generator update"),
-        "recons_weight": Param(0.01, choices=(0.01, 0.1, 1.0), help="weight of the decoder loss"),
+        "recons_weight": Param(1.0, choices=(0.01, 0.1, 1.0), help="weight of the decoder loss (paper 0.01)"),
         "feedback_weight": Param(1.0, help="feedback weight while training (paper a1)"),
         "feedback_weight_syn": Param(1.0, help="feedback weight when synthesising (paper a2)"),
         "freeze_decoder": Param(False, help="do not update the decoder from the fakes (paper: AWA2)"),
@@ -215,8 +218,10 @@ class TFVAEGAN(GenerativeMethod):
         **head_space(epochs=25, batch_size=100),  # paper: 25 epochs, batches of n_syn
     }
     presets = {
-        # CPU-sized: 8x fewer hidden units, 10x the lr and ~75x fewer epochs than the CUB script.
-        "fast": {"hidden": 512, "epochs": 4, "lr": 1e-3, "feedback_lr": 1e-4, "n_syn": 100},
+        # CPU-sized: 8x fewer hidden units, 10x the lr and ~75x fewer epochs than the CUB script; the
+        # decoder loss (the generator's only class signal besides the conditioning) weighs 100x more.
+        "fast": {"hidden": 512, "epochs": 4, "lr": 1e-3, "feedback_lr": 1e-4, "n_syn": 300,
+                 "recons_weight": 1.0},
         # The authors' CUB script; presets_per_family holds their AWA2 / SUN scripts' differences.
         "paper": {"hidden": 4096, "epochs": 300, "feedback_loops": 2, "n_syn": 300, "lr": 1e-4,
                   "decoder_lr": 1e-4, "feedback_lr": 1e-5, "gamma_d": 10.0, "gamma_g": 10.0,

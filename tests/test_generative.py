@@ -357,6 +357,29 @@ def test_paper_preset_follows_the_dataset_family():
     assert resolve_hparams(fast)["epochs"] == 6  # family overrides belong to their preset only
 
 
+
+def test_fclswgan_fast_preset_weighs_the_classification_loss_more_than_the_paper():
+    """v3: the fast preset's few generator steps need a stronger classification loss (paper keeps 0.01)."""
+    from zslbench.runner import resolve_hparams
+    from zslbench.sweep import make_specs
+
+    [fast] = make_specs(["f_clswgan"], ["synth-cub"], [0], preset="fast")
+    [paper] = make_specs(["f_clswgan"], ["synth-cub"], [0], preset="paper")
+    assert (resolve_hparams(fast)["cls_weight"], resolve_hparams(fast)["n_syn"]) == (0.3, 300)
+    assert (resolve_hparams(paper)["cls_weight"], resolve_hparams(paper)["n_syn"]) == (0.01, 300)
+    assert f_clswgan.FCLSWGAN.version == 3
+
+
+def test_tf_vaegan_fast_preset_weighs_the_decoder_loss_more_than_the_paper():
+    from zslbench.runner import resolve_hparams
+    from zslbench.sweep import make_specs
+
+    [fast] = make_specs(["tf_vaegan"], ["synth-cub"], [0], preset="fast")
+    [paper] = make_specs(["tf_vaegan"], ["synth-cub"], [0], preset="paper")
+    assert (resolve_hparams(fast)["recons_weight"], resolve_hparams(fast)["n_syn"]) == (1.0, 300)
+    assert (resolve_hparams(paper)["recons_weight"], resolve_hparams(paper)["n_syn"]) == (0.01, 300)
+    assert tf_vaegan.TFVAEGAN.version == 2
+
 @pytest.mark.parametrize("name", GENERATIVE)
 def test_rejects_views_without_images(name, tiny):
     _, _, view = tiny
