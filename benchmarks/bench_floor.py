@@ -92,7 +92,8 @@ def base_classifier_step(torch, K: int, repeats: int, gflops: float, gbs: float)
 
 
 def icis_step(torch, repeats: int, gflops: float, gbs: float) -> None:
-    from zslbench.methods.icis import TERMS_OF_VARIANT, JointAutoencoders, _init_linear, autoencoder_loss_terms, make_adam
+    from zslbench.methods.icis import TERMS_OF_VARIANT, JointAutoencoders, _init_linear, autoencoder_loss_terms
+    from zslbench.toolbox import adam as make_adam
 
     A, D, H, B = 312, 2049, 2048, 16
     gen = torch.Generator().manual_seed(0)

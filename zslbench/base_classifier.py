@@ -27,10 +27,9 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +38,7 @@ from zslbench.method import LinearClassifier
 from zslbench.metrics import per_class_accuracy
 from zslbench.protocol import Split
 from zslbench.records import write_atomically
+from zslbench.torch_runtime import torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -100,26 +100,6 @@ class BaseClassifierSettings:
 # --------------------------------------------------------------------------------------------------
 
 
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with at most ``n`` torch intra-op threads, restoring the previous count after.
-
-    Small-batch training (16 x 2048 inputs) gains nothing from more threads and loses a lot on a busy
-    machine, where OpenMP threads wait on each other (measured 6x slower with 2 threads than 1 under
-    load). None: leave the setting alone.
-    """
-    import torch
-
-    previous = torch.get_num_threads()
-    if n is not None and n < previous:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != previous:
-            torch.set_num_threads(previous)
-
-
 def _holdout_split(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(fit positions, held-out positions) into ``labels``: ``share`` of each class (>= 1 image held
     out for classes with at least 2 images; a class with one image keeps it for training)."""
@@ -148,7 +128,7 @@ def train_linear_softmax(
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Train ``logits = X W^T + b`` with Adam and cross-entropy on shuffled mini-batches.
 
-    The same model, initialisation, batch order and Adam update as :func:`_train_linear_softmax_autograd`
+    The same model, initialisation, batch order and Adam update as :func:`zslbench.base_classifier_reference.train_linear_softmax_autograd`
     (the plain autograd version, kept as the reference), without autograd or optimiser objects: the
     gradient of the mean softmax cross-entropy of a batch is ``G = (softmax(logits) - onehot(y)) / B``,
     so ``dW = G^T X_b`` and ``db = sum(G)``, and one fused in-place Adam call updates W and b.
@@ -266,70 +246,6 @@ class _InPlaceAdam:
             m.lerp_(g, 1.0 - b1)
             v.mul_(b2).addcmul_(g, g, value=1.0 - b2)
             p.addcdiv_(m, v.sqrt().div_(bc2 ** 0.5).add_(self.eps), value=-self.lr / bc1)
-
-
-def _train_linear_softmax_autograd(
-    X: np.ndarray,
-    y: np.ndarray,
-    n_classes: int,
-    settings: BaseClassifierSettings,
-    seed: int,
-    *,
-    device: str = "cpu",
-    select_on: tuple[np.ndarray, np.ndarray] | None = None,
-    earliest_best: bool = False,
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """The reference: :func:`train_linear_softmax` written with autograd and ``torch.optim.Adam``.
-
-    Used by the tests (the lean trainer must equal it to float tolerance) and by
-    ``benchmarks/bench_families.py`` (speed side by side). Same arguments and return values.
-    """
-    import torch
-
-    dev = torch.device(device)
-    gen = torch.Generator(device="cpu").manual_seed(int(seed))
-    Xt = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=dev)
-    yt = torch.as_tensor(np.asarray(y, dtype=np.int64), device=dev)
-    n, d = Xt.shape
-    weight = (torch.randn(n_classes, d, generator=gen) * settings.init_std).to(dev).requires_grad_(True)
-    bias = torch.zeros(n_classes, device=dev, requires_grad=True)
-    try:
-        opt = torch.optim.Adam([weight, bias], lr=settings.lr, betas=(0.9, 0.999), fused=True)
-    except (RuntimeError, TypeError):  # fused Adam is not available for every device / dtype
-        opt = torch.optim.Adam([weight, bias], lr=settings.lr, betas=(0.9, 0.999), foreach=True)
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    if select_on is not None:
-        Xs = torch.as_tensor(np.ascontiguousarray(select_on[0], dtype=np.float32), device=dev)
-        ys = np.asarray(select_on[1])
-    best = (-1.0, 0, None, None)
-    bs = int(settings.batch_size)
-    start = time.perf_counter()
-    for epoch in range(1, int(settings.epochs) + 1):
-        order = torch.randperm(n, generator=gen).to(dev)
-        for batch in torch.split(order, bs):
-            logits = torch.addmm(bias, Xt[batch], weight.t())
-            loss = loss_fn(logits, yt[batch])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        if select_on is not None:
-            with torch.no_grad():
-                pred = torch.addmm(bias, Xs, weight.t()).argmax(1).cpu().numpy()
-            acc = float(np.nanmean(per_class_accuracy(ys, pred)))
-            if acc > best[0] or (acc == best[0] and not earliest_best):
-                best = (acc, epoch, weight.detach().clone(), bias.detach().clone())
-    seconds = time.perf_counter() - start
-    if select_on is None:
-        chosen_epoch, acc, w, b = int(settings.epochs), None, weight.detach(), bias.detach()
-    else:
-        acc, chosen_epoch, w, b = best
-    info = {
-        "chosen_epoch": int(chosen_epoch),
-        "selection_accuracy": acc,
-        "epochs_per_second": float(settings.epochs) / max(seconds, 1e-9),
-    }
-    return (w.cpu().numpy().astype(np.float64), b.cpu().numpy().astype(np.float64), info)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -12,12 +12,13 @@ bound they have always used so that their records do not move; new methods shoul
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from zslbench.base_classifier import BaseClassifierSettings, torch_threads, train_linear_softmax
+from zslbench.base_classifier import BaseClassifierSettings, train_linear_softmax
 from zslbench.progress import Epochs, epoch_done
+from zslbench.torch_runtime import adam, torch_threads
 
 if TYPE_CHECKING:  # torch is imported where it is used: importing the toolbox stays cheap
     import torch
@@ -68,15 +69,3 @@ def seeded_torch(rng: np.random.Generator | int, device: str = "cpu", bound: int
     with torch.random.fork_rng(**forked):
         torch.manual_seed(seed)
         yield
-
-
-def adam(params: Iterable["torch.nn.Parameter"], lr: float, **kwargs) -> "torch.optim.Optimizer":
-    """``torch.optim.Adam`` with betas (0.9, 0.999) and the fused kernel where the device has one (much less
-    per-step overhead on small batches), else the foreach implementation. ``kwargs``: e.g. weight_decay."""
-    import torch
-
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), fused=True, **kwargs)
-    except (RuntimeError, TypeError):  # fused Adam is not available for every device / dtype
-        return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), foreach=True, **kwargs)
