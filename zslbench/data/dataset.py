@@ -16,6 +16,16 @@ class DatasetError(ValueError):
     """A dataset file is missing, unreadable or inconsistent; the message names the file and the fact."""
 
 
+def train_val_overlap(labels: np.ndarray, train: np.ndarray, val: np.ndarray, class_names) -> str | None:
+    """What is wrong if the validation split's seen (``train``) and unseen (``val``) image indices share a
+    class, else None. labels: (N,) class indices; train, val: image indices into them."""
+    shared = np.intersect1d(np.unique(labels[train]), np.unique(labels[val]))
+    if not shared.size:
+        return None
+    return (f"'train_loc' and 'val_loc' share {shared.size} class(es), e.g. {class_names[int(shared[0])]!r}; "
+            "the validation split needs disjoint val-seen and val-unseen classes")
+
+
 @dataclass(frozen=True)
 class DatasetIdentity:
     """What makes two datasets the same for the purpose of comparing numbers.
@@ -142,14 +152,9 @@ class Dataset:
         leaked = np.intersect1d(self.splits["trainval"], self.splits["test_unseen"])
         if leaked.size:
             raise DatasetError(f"{where}: {leaked.size} test-unseen images are also in trainval")
-        train_cls, val_cls = np.unique(y[self.splits["train"]]), np.unique(y[self.splits["val"]])
-        both = np.intersect1d(train_cls, val_cls)
-        if both.size:
-            raise DatasetError(
-                f"{where}: train_loc and val_loc share {both.size} class(es) (e.g. "
-                f"{self.class_names[int(both[0])]!r}); the validation split needs disjoint val-seen and "
-                "val-unseen classes"
-            )
+        problem = train_val_overlap(y, self.splits["train"], self.splits["val"], self.class_names)
+        if problem:
+            raise DatasetError(f"{where}: {problem}")
         counts = np.bincount(y, minlength=A.shape[0])
         empty = np.flatnonzero(counts[np.concatenate([seen, unseen])] == 0)
         if empty.size:

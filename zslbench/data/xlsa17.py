@@ -49,7 +49,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from zslbench.data.dataset import Dataset, DatasetError
+from zslbench.data.dataset import Dataset, DatasetError, train_val_overlap
 from zslbench.data.matfile import import_h5py, mat_keys, mat_version, read_mat, write_mat
 from zslbench.data.xlsa17_files import (
     EXPECTED,
@@ -302,14 +302,9 @@ def check_split_labels(splits: AttSplits, labels: np.ndarray, labels_file: Path)
             f"{splits.path}: seen classes (of trainval_loc) and unseen classes (of test_unseen_loc) overlap "
             f"in {both.size} class(es), e.g. {splits.class_names[int(both[0])]!r}"
         )
-    train_cls, val_cls = np.unique(labels[splits.locs["train"]]), np.unique(labels[splits.locs["val"]])
-    shared = np.intersect1d(train_cls, val_cls)
-    if shared.size:
-        raise DatasetError(
-            f"{splits.path}: 'train_loc' and 'val_loc' share {shared.size} class(es), e.g. "
-            f"{splits.class_names[int(shared[0])]!r}; the validation split needs disjoint val-seen and "
-            "val-unseen classes"
-        )
+    problem = train_val_overlap(labels, splits.locs["train"], splits.locs["val"], splits.class_names)
+    if problem:
+        raise DatasetError(f"{splits.path}: {problem}")
     counts = np.bincount(labels, minlength=splits.n_classes)
     empty = np.flatnonzero(counts == 0)
     if empty.size:
