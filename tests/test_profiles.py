@@ -16,7 +16,7 @@ def test_profile_caps_name_registered_methods_and_parameters():
         for method, caps in profile.hparams.items():
             space = METHODS.get(method).space  # unknown method names raise here
             assert set(caps) <= set(space), (profile.name, method, set(caps) - set(space))
-        for method in profile.undertrained:
+        for method in (*profile.undertrained, *profile.left_out):
             METHODS.get(method)
         assert profile.seeds and profile.datasets
 
@@ -27,6 +27,19 @@ def test_quick_banner_names_the_undertrained_methods():
     for method in QUICK.undertrained:
         assert method in banner
     assert "icis," not in banner and "icis (" not in banner  # ICIS itself runs at its full settings
+    assert "LEFT OUT" in banner and all(m in banner for m in QUICK.left_out)
+
+
+def test_quick_run_leaves_out_its_left_out_methods_unless_named(tmp_path, capsys):
+    assert QUICK.left_out, "the quick profile leaves out the generative family"
+    assert main(["run", "--quick", "--dry-run", "--results", str(tmp_path)]) == 0
+    planned = capsys.readouterr().out
+    assert "  icis on synth-cub seed=0 [quick profile]" in planned
+    for method in QUICK.left_out:
+        assert f"  {method} on " not in planned
+    named = next(iter(QUICK.left_out))
+    assert main(["run", "--quick", "--dry-run", "-m", named, "--results", str(tmp_path)]) == 0
+    assert f"  {named} on synth-cub seed=0 [quick profile]" in capsys.readouterr().out
 
 
 def test_quick_icis_and_base_classifier_match_the_full_run_but_for_the_label():

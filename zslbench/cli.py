@@ -285,7 +285,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not (args.all or args.methods):
             print("zslbench run: error: give --all, --quick, -m/--methods or --sweep", file=sys.stderr)
             return 2
-        methods = args.methods or [m for m in METHODS.names() if m not in config.exclude_from_all]
+        left_out = set(config.exclude_from_all) | set(profile.left_out if profile else ())
+        methods = args.methods or [m for m in METHODS.names() if m not in left_out]
         datasets = None
         dims = [args.descriptor_dims] if args.descriptor_dims is not None else []
     for m in methods:
