@@ -5,8 +5,11 @@ machine (tests, CI, a newcomer's first ``zslbench run --all``) and so methods ca
 benchmarks' scale. Numbers on them say nothing about CUB, AWA2, SUN, AWA1, aPY or FLO; how close they come
 to the published numbers on the real data is measured by ``zslbench reproduce`` (results/reproduction.md).
 
-Generator v3 (synth-cub, synth-awa2, synth-sun, synth-awa1, synth-apy, synth-flo; sizes and splits of the
-real benchmarks, :data:`V3_STRUCTURE`) models what makes the real data hard:
+Generator v4 (synth-cub, synth-awa2, synth-sun, synth-awa1, synth-apy, synth-flo; sizes and splits of the
+real benchmarks, :data:`V3_STRUCTURE`) is generator v3 with one change, in step 4: the isotropic noise
+becomes noise whose covariance spectrum decays as a power law (:class:`SynthSpecV4`), as the pool
+features of trained CNNs do, instead of v3's nearly flat spectrum. Generator v3 models what makes the real
+data hard:
 
 1. classes come in families of similar classes; a low-dimensional class latent (shared in part within a
    family) drives every attribute's logit, so attributes are correlated. ``p_true`` (C, A) is the
@@ -21,13 +24,15 @@ real benchmarks, :data:`V3_STRUCTURE`) models what makes the real data hard:
    classes), plus isotropic noise; features are rectified and scaled to a mean of 0.5, so they are
    non-negative and sparse like ResNet pool features.
 
-The difficulty knobs (noise, unexplained, realisation) are chosen per dataset by
-``benchmarks/calibrate_synthetic.py``, by a grid search against the calibration set only
-(:data:`CALIBRATION_SET`: ESZSL's and ConSE's published ZSL and GZSL seen/unseen on res101); every other
-published number (:data:`HELD_OUT_SET`) is left to measure realism.
+The v4 datasets keep the v3 layouts (same images in the same classes and splits); ``synth-X-v3`` still
+makes the v3 instance under the v3 records' identity. The difficulty knobs (noise, unexplained,
+realisation) are chosen per dataset and generator by ``benchmarks/calibrate_synthetic.py``, by a grid
+search against the calibration set only (:data:`CALIBRATION_SET`: ESZSL's and ConSE's published ZSL and
+GZSL seen/unseen on res101); every other published number (:data:`HELD_OUT_SET`) is left to measure
+realism.
 
 synth-tiny (12 classes, 64-d) is still made by generator v2, unchanged: it is the tests' and the
-regression baseline's fixture. Both generators mirror the proposed split, including its quirk:
+regression baseline's fixture. All generators mirror the proposed split, including its quirk:
 ``train_loc`` contains some ``test_seen`` images, so the protocol's protection against that leak is
 exercised on synthetic data too.
 """
@@ -44,8 +49,8 @@ import numpy as np
 
 from zslbench.data.dataset import Dataset, DatasetError, DatasetIdentity, dataset_layout_sha256
 
-GENERATOR_VERSION = 3
-"""The current generator (synth-tiny keeps v2). A spec's version is part of its dataset's identity: bump
+GENERATOR_VERSION = 4
+"""The current generator (synth-tiny keeps v2; the ``-v3`` datasets keep v3). A spec's version is part of its dataset's identity: bump
 it (with a new spec class) when a generator's output changes."""
 
 
@@ -137,16 +142,50 @@ class SynthSpecV3:
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class SynthSpecV4(SynthSpecV3):
+    """A generator-v4 dataset: v3 with within-class noise whose spectrum decays like real CNN features'.
+
+    v3's isotropic noise gives its features a flat covariance spectrum (synth-cub: power-law exponent
+    0.19 over principal components 10-500, the top 100 components hold 12% of the variance), where the
+    feature covariance of trained CNNs (ResNets included) follows a power law with an exponent near 1
+    (Ghosh et al., "Investigating power laws in deep representation learning", arXiv 2202.05808). Here the
+    noise's variance along the i-th axis of a random orthonormal basis is proportional to
+    ``i ** -noise_decay``; ``noise`` is still the root mean square per channel, so the total noise
+    energy of a v3 spec is unchanged.
+    """
+
+    version: ClassVar[int] = 4
+
+    noise_decay: float = 1.0
+    """Exponent of the noise spectrum (0: isotropic, v3's noise; real CNN features: about 1)."""
+
+
 def _v3(name: str, **fields: Any) -> SynthSpecV3:
+    source = name
+    while source not in V3_KNOBS:
+        source = BORROWED_KNOBS[source]
+    return SynthSpecV3(name=name, **{**fields, **V3_KNOBS[source]})
+
+
+def _v4(name: str, **fields: Any) -> SynthSpecV4:
     source = name
     while source not in CALIBRATED_KNOBS:
         source = BORROWED_KNOBS[source]
-    return SynthSpecV3(name=name, **{**fields, **CALIBRATED_KNOBS[source]})
+    return SynthSpecV4(name=name, **{**fields, **CALIBRATED_KNOBS[source]})
 
+
+V3_KNOBS: dict[str, dict[str, float]] = {
+    "synth-cub": {"noise": 9.5, "unexplained": 1.4, "realisation": 0.8},
+    "synth-sun": {"noise": 5.0, "unexplained": 1.05, "realisation": 0.8},
+    "synth-awa2": {"noise": 9.5, "unexplained": 1.4, "realisation": 0.8},
+}
+"""Generator v3's knobs, as its calibration chose them (results/synthetic_calibration_v3.log); frozen, so
+the ``-v3`` datasets stay the instances the v3 records were made on."""
 
 # BEGIN CALIBRATED KNOBS (written by benchmarks/calibrate_synthetic.py --write; do not edit by hand)
 CALIBRATED_KNOBS: dict[str, dict[str, float]] = {
-    "synth-cub": {"noise": 9.5, "unexplained": 1.4, "realisation": 0.8},
+    "synth-cub": {"noise": 13.0, "unexplained": 1.75, "realisation": 0.8},
     "synth-sun": {"noise": 5.0, "unexplained": 1.05, "realisation": 0.8},
     "synth-awa2": {"noise": 9.5, "unexplained": 1.4, "realisation": 0.8},
 }
@@ -180,10 +219,12 @@ SYNTHETIC: dict[str, SynthSpec | SynthSpecV3] = {
     "synth-tiny": SynthSpec("synth-tiny", n_classes=12, n_unseen=4, n_val_unseen=3, att_dim=16, n_images=480,
                             feature_dim=64, latent_dim=6, hidden_dim=32, seed=11, annotation_noise=0.5,
                             unexplained=0.5, image_attribute_noise=0.3, noise=1.5, offset=0.5),
-    **{name: _v3(name, **structure) for name, structure in V3_STRUCTURE.items()},
+    **{name: _v4(name, **structure) for name, structure in V3_STRUCTURE.items()},
+    **{f"{name}-v3": _v3(name, **structure) for name, structure in V3_STRUCTURE.items()},
 }
-"""Built-in datasets: synth-tiny (generator v2, the tests' fixture) and six generator-v3 datasets that
-mimic the standard benchmarks (see :data:`V3_STRUCTURE`)."""
+"""Built-in datasets: synth-tiny (generator v2, the tests' fixture), six generator-v4 datasets that mimic
+the standard benchmarks (see :data:`V3_STRUCTURE`), and their generator-v3 predecessors under
+``synth-X-v3`` (the same identity as the v3 records, which name them ``synth-X``: they stay reproducible)."""
 
 CALIBRATION_SET: dict[str, tuple[str, ...]] = {
     "methods": ("eszsl", "conse"),
@@ -212,6 +253,7 @@ LAYOUT_SHA256: dict[str, str] = {
     "synth-apy": "068bee33ebb29adbf01f0c6cfebbe7ea1441f94af3359d017cd3603d0932e757",
     "synth-flo": "01453624b26b82c01e66fd7461bebb652f156aa1b279d4024b16cdc3b855e26d",
 }
+LAYOUT_SHA256.update({f"{name}-v3": LAYOUT_SHA256[name] for name in V3_STRUCTURE})  # v4 kept v3's layouts
 """:func:`~zslbench.data.dataset_layout_sha256` of each built-in dataset (which image is in which class and
 split); :func:`make_synthetic` refuses to return a different instance. Class sizes break rounding ties by
 class index and use no sort whose tie order depends on the CPU (generator v2's ``argsort`` did, see
@@ -303,6 +345,7 @@ def generate_v3(spec: SynthSpecV3) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     rank = 32
     basis = class_mean[np.sort(rng_class.choice(C, size=min(rank, C), replace=False))]
     basis = (basis - class_mean.mean(0)) / class_mean.std()
+    noise_axes = _noise_axes(spec, rng_class)
 
     features = np.empty((labels.size, d), dtype=np.float32)
     out_scale = None
@@ -314,12 +357,31 @@ def generate_v3(spec: SynthSpecV3) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
         r = p + spec.realisation * (shown - p)
         x = (r @ parts - centre) / scale + outside[lab]
         x += spec.nuisance * (rng_image.standard_normal((lab.size, basis.shape[0])) @ basis) / np.sqrt(basis.shape[0])
-        x += spec.noise * rng_image.standard_normal((lab.size, d))
+        if noise_axes is None:
+            x += spec.noise * rng_image.standard_normal((lab.size, d))
+        else:
+            x += (rng_image.standard_normal((lab.size, d)).astype(np.float32) @ noise_axes).astype(np.float64)
         x = np.maximum(x + spec.offset, 0.0)
         if out_scale is None:  # ResNet pool features average about 0.5
             out_scale = 0.5 / max(float(x.mean()), 1e-12)
         features[start:start + lab.size] = x * out_scale
     return features, labels, att, original_att, splits
+
+
+def _noise_axes(spec: SynthSpecV3, rng: np.random.Generator) -> np.ndarray | None:
+    """(d, d) float32 map from white noise to v4's noise (None for v3's isotropic noise).
+
+    Rows are a random orthonormal basis (Haar, from a QR decomposition), row i scaled to the std
+    ``noise * sqrt(d * i ** -decay / sum_j j ** -decay)``: the mean variance per channel is ``noise ** 2``.
+    """
+    if not isinstance(spec, SynthSpecV4):
+        return None
+    d = spec.feature_dim
+    q, r = np.linalg.qr(rng.standard_normal((d, d)))
+    q = q * np.sign(np.diag(r))  # a unique (Haar) basis, whatever sign convention LAPACK uses
+    var = np.arange(1, d + 1, dtype=np.float64) ** -spec.noise_decay
+    std = spec.noise * np.sqrt(d * var / var.sum())
+    return (std[:, None] * q.T).astype(np.float32)
 
 
 @lru_cache(maxsize=4)
@@ -332,7 +394,7 @@ def make_synthetic(name: str) -> Dataset:
 
 
 def dataset_from_spec(spec: SynthSpecV3) -> Dataset:
-    """A generator-v3 dataset from any spec (the calibration tries specs that are not built in)."""
+    """A generator-v3 or v4 dataset from any spec (the calibration tries specs that are not built in)."""
     features, labels, att, original_att, splits = generate_v3(spec)
     return _assemble(features, labels, att, original_att, splits, _identity(spec))
 
