@@ -14,8 +14,6 @@ are applied to a split by :func:`apply_setting`, before any method sees it.
 
 from __future__ import annotations
 
-import re
-
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
@@ -84,11 +82,8 @@ def procedure(name: str) -> Procedure:
 
 
 def family_of(dataset: str) -> str:
-    """The default family of a dataset name: ``synth-cub`` (and its older generator ``synth-cub-v3``) ->
-    ``CUB``; real names are their own family."""
-    if not dataset.startswith("synth-"):
-        return dataset
-    return re.sub(r"-v\d+$", "", dataset[len("synth-"):]).upper()
+    """The default family of a dataset name: ``synth-cub`` -> ``CUB``; real names are their own family."""
+    return dataset[len("synth-"):].upper() if dataset.startswith("synth-") else dataset
 
 
 def dataset_family(dataset: Mapping[str, Any]) -> str:

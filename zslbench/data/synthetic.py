@@ -5,11 +5,8 @@ machine (tests, CI, a newcomer's first ``zslbench run --all``) and so methods ca
 benchmarks' scale. Numbers on them say nothing about CUB, AWA2, SUN, AWA1, aPY or FLO; how close they come
 to the published numbers on the real data is measured by ``zslbench reproduce`` (results/reproduction.md).
 
-Generator v4 (synth-cub, synth-awa2, synth-sun, synth-awa1, synth-apy, synth-flo; sizes and splits of the
-real benchmarks, :data:`V3_STRUCTURE`) is generator v3 with one change, in step 4: the isotropic noise
-becomes noise whose covariance spectrum decays as a power law (:class:`SynthSpecV4`), as the pool
-features of trained CNNs do, instead of v3's nearly flat spectrum. Generator v3 models what makes the real
-data hard:
+Generator v3 (synth-cub, synth-awa2, synth-sun, synth-awa1, synth-apy, synth-flo; sizes and splits of the
+real benchmarks, :data:`V3_STRUCTURE`) models what makes the real data hard:
 
 1. classes come in families of similar classes; a low-dimensional class latent (shared in part within a
    family) drives every attribute's logit, so attributes are correlated. ``p_true`` (C, A) is the
@@ -24,15 +21,16 @@ data hard:
    classes), plus isotropic noise; features are rectified and scaled to a mean of 0.5, so they are
    non-negative and sparse like ResNet pool features.
 
-The v4 datasets keep the v3 layouts (same images in the same classes and splits); ``synth-X-v3`` still
-makes the v3 instance under the v3 records' identity. The difficulty knobs (noise, unexplained,
-realisation) are chosen per dataset and generator by ``benchmarks/calibrate_synthetic.py``, by a grid
-search against the calibration set only (:data:`CALIBRATION_SET`: ESZSL's and ConSE's published ZSL and
-GZSL seen/unseen on res101); every other published number (:data:`HELD_OUT_SET`) is left to measure
-realism.
+The difficulty knobs (noise, unexplained, realisation) are chosen per dataset by
+``benchmarks/calibrate_synthetic.py``, by a grid search against the calibration set only
+(:data:`CALIBRATION_SET`: ESZSL's and ConSE's published ZSL and GZSL seen/unseen on res101); every other
+published number (:data:`HELD_OUT_SET`) is left to measure realism.
+
+:class:`SynthSpecV4` (not built in) is a candidate generator v4 that was measured and not adopted (see
+results/README.md): v3 with within-class noise whose covariance spectrum decays as a power law.
 
 synth-tiny (12 classes, 64-d) is still made by generator v2, unchanged: it is the tests' and the
-regression baseline's fixture. All generators mirror the proposed split, including its quirk:
+regression baseline's fixture. Both generators mirror the proposed split, including its quirk:
 ``train_loc`` contains some ``test_seen`` images, so the protocol's protection against that leak is
 exercised on synthetic data too.
 """
@@ -41,7 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from typing import Any, ClassVar
 
@@ -49,8 +47,8 @@ import numpy as np
 
 from zslbench.data.dataset import Dataset, DatasetError, DatasetIdentity, dataset_layout_sha256
 
-GENERATOR_VERSION = 4
-"""The current generator (synth-tiny keeps v2; the ``-v3`` datasets keep v3). A spec's version is part of its dataset's identity: bump
+GENERATOR_VERSION = 3
+"""The current generator (synth-tiny keeps v2). A spec's version is part of its dataset's identity: bump
 it (with a new spec class) when a generator's output changes."""
 
 
@@ -142,50 +140,58 @@ class SynthSpecV3:
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
+NOISE_AXES: tuple[str, ...] = ("random", "classes_first", "class_shaped")
+
+
 @dataclass(frozen=True)
 class SynthSpecV4(SynthSpecV3):
-    """A generator-v4 dataset: v3 with within-class noise whose spectrum decays like real CNN features'.
+    """A candidate generator v4, not built in: v3 with within-class noise of a power-law spectrum.
 
-    v3's isotropic noise gives its features a flat covariance spectrum (synth-cub: power-law exponent
-    0.19 over principal components 10-500, the top 100 components hold 12% of the variance), where the
-    feature covariance of trained CNNs (ResNets included) follows a power law with an exponent near 1
-    (Ghosh et al., "Investigating power laws in deep representation learning", arXiv 2202.05808). Here the
-    noise's variance along the i-th axis of a random orthonormal basis is proportional to
-    ``i ** -noise_decay``; ``noise`` is still the root mean square per channel, so the total noise
-    energy of a v3 spec is unchanged.
+    v3's isotropic noise gives its features a nearly flat covariance spectrum (synth-cub: exponent 0.19
+    fitted over principal components 10-500, participation ratio 1490 of 2048), where the feature
+    covariance of trained CNNs (ResNets included) follows a power law with an exponent near 1 (Ghosh et
+    al., "Investigating power laws in deep representation learning", arXiv 2202.05808). Here the noise's
+    variance along the i-th axis of an orthonormal basis is proportional to ``i ** -noise_decay``, and
+    ``noise`` is still its root mean square per channel. ``noise_axes`` orders the basis:
+
+    - ``"random"``: a random (Haar) basis. The classes then differ mostly along the quiet axes: the
+      leading principal components carry no class information (unlike CNN features);
+    - ``"classes_first"``: the principal directions of the centred class means first (largest class
+      variance first), then a random complement;
+    - ``"class_shaped"``: as ``"classes_first"``, but the noise variance along each class direction is
+      proportional to the class means' variance along it (and decays as the power law from their median
+      over the complement), so every class direction has the same signal-to-noise ratio.
+
+    The layout and descriptors are v3's for the same sizes and seed; only the features differ.
     """
 
     version: ClassVar[int] = 4
 
     noise_decay: float = 1.0
-    """Exponent of the noise spectrum (0: isotropic, v3's noise; real CNN features: about 1)."""
+    """Exponent of the noise spectrum (0 with ``"random"`` axes: v3's isotropic noise)."""
+    noise_axes: str = "random"
+    """How the noise's axes are ordered (:data:`NOISE_AXES`)."""
+
+    def __post_init__(self) -> None:
+        if self.noise_axes not in NOISE_AXES:
+            raise ValueError(f"SynthSpecV4.noise_axes must be one of {NOISE_AXES}, got {self.noise_axes!r}")
+
+
+def candidate_v4(spec: SynthSpecV3, **changes: Any) -> SynthSpecV4:
+    """The candidate-v4 spec of a v3 spec (same sizes, structure and knobs), with ``changes`` applied."""
+    return SynthSpecV4(**{**{f.name: getattr(spec, f.name) for f in fields(spec)}, **changes})
 
 
 def _v3(name: str, **fields: Any) -> SynthSpecV3:
     source = name
-    while source not in V3_KNOBS:
-        source = BORROWED_KNOBS[source]
-    return SynthSpecV3(name=name, **{**fields, **V3_KNOBS[source]})
-
-
-def _v4(name: str, **fields: Any) -> SynthSpecV4:
-    source = name
     while source not in CALIBRATED_KNOBS:
         source = BORROWED_KNOBS[source]
-    return SynthSpecV4(name=name, **{**fields, **CALIBRATED_KNOBS[source]})
+    return SynthSpecV3(name=name, **{**fields, **CALIBRATED_KNOBS[source]})
 
-
-V3_KNOBS: dict[str, dict[str, float]] = {
-    "synth-cub": {"noise": 9.5, "unexplained": 1.4, "realisation": 0.8},
-    "synth-sun": {"noise": 5.0, "unexplained": 1.05, "realisation": 0.8},
-    "synth-awa2": {"noise": 9.5, "unexplained": 1.4, "realisation": 0.8},
-}
-"""Generator v3's knobs, as its calibration chose them (results/synthetic_calibration_v3.log); frozen, so
-the ``-v3`` datasets stay the instances the v3 records were made on."""
 
 # BEGIN CALIBRATED KNOBS (written by benchmarks/calibrate_synthetic.py --write; do not edit by hand)
 CALIBRATED_KNOBS: dict[str, dict[str, float]] = {
-    "synth-cub": {"noise": 13.0, "unexplained": 1.75, "realisation": 0.8},
+    "synth-cub": {"noise": 9.5, "unexplained": 1.4, "realisation": 0.8},
     "synth-sun": {"noise": 5.0, "unexplained": 1.05, "realisation": 0.8},
     "synth-awa2": {"noise": 9.5, "unexplained": 1.4, "realisation": 0.8},
 }
@@ -219,12 +225,10 @@ SYNTHETIC: dict[str, SynthSpec | SynthSpecV3] = {
     "synth-tiny": SynthSpec("synth-tiny", n_classes=12, n_unseen=4, n_val_unseen=3, att_dim=16, n_images=480,
                             feature_dim=64, latent_dim=6, hidden_dim=32, seed=11, annotation_noise=0.5,
                             unexplained=0.5, image_attribute_noise=0.3, noise=1.5, offset=0.5),
-    **{name: _v4(name, **structure) for name, structure in V3_STRUCTURE.items()},
-    **{f"{name}-v3": _v3(name, **structure) for name, structure in V3_STRUCTURE.items()},
+    **{name: _v3(name, **structure) for name, structure in V3_STRUCTURE.items()},
 }
-"""Built-in datasets: synth-tiny (generator v2, the tests' fixture), six generator-v4 datasets that mimic
-the standard benchmarks (see :data:`V3_STRUCTURE`), and their generator-v3 predecessors under
-``synth-X-v3`` (the same identity as the v3 records, which name them ``synth-X``: they stay reproducible)."""
+"""Built-in datasets: synth-tiny (generator v2, the tests' fixture) and six generator-v3 datasets that
+mimic the standard benchmarks (see :data:`V3_STRUCTURE`)."""
 
 CALIBRATION_SET: dict[str, tuple[str, ...]] = {
     "methods": ("eszsl", "conse"),
@@ -253,7 +257,6 @@ LAYOUT_SHA256: dict[str, str] = {
     "synth-apy": "068bee33ebb29adbf01f0c6cfebbe7ea1441f94af3359d017cd3603d0932e757",
     "synth-flo": "01453624b26b82c01e66fd7461bebb652f156aa1b279d4024b16cdc3b855e26d",
 }
-LAYOUT_SHA256.update({f"{name}-v3": LAYOUT_SHA256[name] for name in V3_STRUCTURE})  # v4 kept v3's layouts
 """:func:`~zslbench.data.dataset_layout_sha256` of each built-in dataset (which image is in which class and
 split); :func:`make_synthetic` refuses to return a different instance. Class sizes break rounding ties by
 class index and use no sort whose tie order depends on the CPU (generator v2's ``argsort`` did, see
@@ -316,7 +319,7 @@ def _descriptors_v3(spec: SynthSpecV3, rng: np.random.Generator) -> tuple[np.nda
 
 
 def generate_v3(spec: SynthSpecV3) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Make a generator-v3 dataset: features (n, d) float32, labels (n,), att, original_att, splits.
+    """Make a generator-v3 (or candidate v4) dataset: features (n, d) float32, labels (n,), att, original_att, splits.
 
     Three independent random streams: the layout (class sizes, split) depends only on the spec's sizes
     and seed, so the knobs the calibration moves never move an image between classes or splits.
@@ -345,7 +348,7 @@ def generate_v3(spec: SynthSpecV3) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     rank = 32
     basis = class_mean[np.sort(rng_class.choice(C, size=min(rank, C), replace=False))]
     basis = (basis - class_mean.mean(0)) / class_mean.std()
-    noise_axes = _noise_axes(spec, rng_class)
+    noise_axes = _noise_axes(spec, rng_class, class_mean)
 
     features = np.empty((labels.size, d), dtype=np.float32)
     out_scale = None
@@ -368,20 +371,34 @@ def generate_v3(spec: SynthSpecV3) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     return features, labels, att, original_att, splits
 
 
-def _noise_axes(spec: SynthSpecV3, rng: np.random.Generator) -> np.ndarray | None:
-    """(d, d) float32 map from white noise to v4's noise (None for v3's isotropic noise).
+def _noise_axes(spec: SynthSpecV3, rng: np.random.Generator, class_mean: np.ndarray) -> np.ndarray | None:
+    """(d, d) float32 map from white noise to a v4 spec's noise (None for v3's isotropic noise).
 
-    Rows are a random orthonormal basis (Haar, from a QR decomposition), row i scaled to the std
-    ``noise * sqrt(d * i ** -decay / sum_j j ** -decay)``: the mean variance per channel is ``noise ** 2``.
+    Row i is the i-th axis of the basis (:attr:`SynthSpecV4.noise_axes`; class directions are signed so
+    that their largest entry is positive, so no LAPACK sign convention decides the noise) times its std;
+    the stds are scaled so that the mean variance per channel is ``noise ** 2``.
     """
     if not isinstance(spec, SynthSpecV4):
         return None
     d = spec.feature_dim
-    q, r = np.linalg.qr(rng.standard_normal((d, d)))
+    lead, sv = np.empty((0, d)), np.empty(0)
+    if spec.noise_axes != "random":
+        _, sv, vt = np.linalg.svd(class_mean - class_mean.mean(0), full_matrices=False)
+        keep = sv > sv[0] * 1e-8
+        lead, sv = vt[keep], sv[keep]
+        lead = lead * np.sign(lead[np.arange(len(lead)), np.abs(lead).argmax(1)])[:, None]
+    rest = rng.standard_normal((d, d - len(lead)))
+    rest -= lead.T @ (lead @ rest)
+    q, r = np.linalg.qr(rest)
     q = q * np.sign(np.diag(r))  # a unique (Haar) basis, whatever sign convention LAPACK uses
+    basis = np.vstack([lead, q.T])
     var = np.arange(1, d + 1, dtype=np.float64) ** -spec.noise_decay
+    if spec.noise_axes == "class_shaped":
+        k = len(lead)
+        var[:k] = sv ** 2
+        var[k:] = np.median(var[:k]) * (k / np.arange(k + 1, d + 1)) ** spec.noise_decay
     std = spec.noise * np.sqrt(d * var / var.sum())
-    return (std[:, None] * q.T).astype(np.float32)
+    return (std[:, None] * basis).astype(np.float32)
 
 
 @lru_cache(maxsize=4)
@@ -394,7 +411,7 @@ def make_synthetic(name: str) -> Dataset:
 
 
 def dataset_from_spec(spec: SynthSpecV3) -> Dataset:
-    """A generator-v3 or v4 dataset from any spec (the calibration tries specs that are not built in)."""
+    """A generator-v3 (or candidate v4) dataset from any spec (the calibration tries specs not built in)."""
     features, labels, att, original_att, splits = generate_v3(spec)
     return _assemble(features, labels, att, original_att, splits, _identity(spec))
 
