@@ -109,17 +109,19 @@ def base_settings(dataset: str, epochs: int | None) -> BaseClassifierSettings:
 
 
 def search(dataset: str, target: dict, epochs: int | None, log=print, *, generator: int = 3,
-           noise_axes: str = "random", refine_rounds: int = 1) -> tuple[dict, float, dict]:
+           noise_axes: str = "random", refine_rounds: int = 1,
+           grid_values: dict[str, tuple[float, ...]] | None = None) -> tuple[dict, float, dict]:
     """Stage 1 (:data:`GRID`), then stage 2 (:data:`REFINE` around the best so far): the lowest loss wins.
 
     ``generator`` 4 searches the candidate v4 (:class:`SynthSpecV4` with ``noise_axes``) built from the
-    dataset's v3 spec, with :data:`V4_NOISE_GRID`'s noise values.
+    dataset's v3 spec, with :data:`V4_NOISE_GRID`'s noise values; ``grid_values`` replace stage 1's values.
     """
     spec = SYNTHETIC[dataset]
     grid = dict(GRID)
     if generator == 4:
         spec = candidate_v4(spec, noise_axes=noise_axes)
         grid["noise"] = V4_NOISE_GRID.get(dataset, grid["noise"])
+    grid.update(grid_values or {})
     base = base_settings(dataset, epochs)
     best: tuple = (None, np.inf, None)
     tried: set[str] = set()
@@ -172,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="4: search the candidate generator v4 (not built in; never written)")
     p.add_argument("--noise-axes", choices=NOISE_AXES, default="random", help="the candidate v4's variant")
     p.add_argument("--refine-rounds", type=int, default=1, help="stage-2 rounds (while the best moves)")
+    for knob in ("noise", "unexplained"):
+        p.add_argument(f"--{knob}", type=float, nargs="+", default=None, help=f"stage 1's {knob} values")
     p.add_argument("--from-log", type=Path, default=None,
                    help="write the knobs a finished search chose (its 'CHOSEN' lines) instead of searching")
     args = p.parse_args(argv)
@@ -196,7 +200,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: no calibration-set number for {real}; knobs left as they are", file=sys.stderr)
             continue
         knobs, l_, m = search(name, tg[real], args.base_epochs, generator=args.generator,
-                              noise_axes=args.noise_axes, refine_rounds=args.refine_rounds)
+                              noise_axes=args.noise_axes, refine_rounds=args.refine_rounds,
+                              grid_values={k: tuple(getattr(args, k)) for k in ("noise", "unexplained")
+                                           if getattr(args, k)})
         print(f"CHOSEN {name} {json.dumps(knobs)} loss {l_:.2f}")
         chosen[name] = knobs
     if args.write and chosen and args.generator == 4:

@@ -154,8 +154,9 @@ class SynthSpecV4(SynthSpecV3):
     variance along the i-th axis of an orthonormal basis is proportional to ``i ** -noise_decay``, and
     ``noise`` is still its root mean square per channel. ``noise_axes`` orders the basis:
 
-    - ``"random"``: a random (Haar) basis. The classes then differ mostly along the quiet axes: the
-      leading principal components carry no class information (unlike CNN features);
+    - ``"random"``: a random (Haar) basis. The classes then differ mostly along the quiet axes, unlike
+      in CNN features: ESZSL on the top 256 principal components of synth-cub keeps 31% GZSL seen
+      accuracy of its 75% on all 2048 (v3 keeps 53% of 63%);
     - ``"classes_first"``: the principal directions of the centred class means first (largest class
       variance first), then a random complement;
     - ``"class_shaped"``: as ``"classes_first"``, but the noise variance along each class direction is
