@@ -38,9 +38,8 @@ import numpy as np
 from zslbench.base_classifier import BaseClassifierSettings, get_base_classifier, clear_memo
 from zslbench.config import load_config
 from zslbench.protocol import family_of
-from zslbench.data.synthetic import (
-    CALIBRATION_SET, NOISE_AXES, SYNTHETIC, SynthSpecV3, candidate_v4, dataset_from_spec,
-)
+from zslbench.data.synthetic import CALIBRATION_SET, SYNTHETIC, SynthSpecV3, dataset_from_spec
+from zslbench.data.synthetic_v4 import NOISE_AXES, candidate_v4
 from zslbench.protocol import test_split
 from zslbench.registry import METHODS
 from zslbench.report.published import load_published

@@ -153,7 +153,7 @@ def test_candidate_v4_changes_only_the_noise_and_its_spectrum_decays():
     power-law spectrum it declares, with v3's mean variance per channel, on the axes it declares."""
     from dataclasses import replace
 
-    from zslbench.data.synthetic import NOISE_AXES, _noise_axes, candidate_v4
+    from zslbench.data.synthetic_v4 import NOISE_AXES, candidate_v4, noise_axes_map
 
     v3 = SYNTHETIC["synth-flo"]
     v4 = candidate_v4(v3)
@@ -167,7 +167,7 @@ def test_candidate_v4_changes_only_the_noise_and_its_spectrum_decays():
     centred = class_mean - class_mean.mean(0)
     for axes_kind in NOISE_AXES:
         spec = replace(v4, feature_dim=256, noise=3.0, noise_axes=axes_kind)
-        axes = _noise_axes(spec, np.random.default_rng(0), class_mean).astype(np.float64)
+        axes = noise_axes_map(spec, np.random.default_rng(0), class_mean).astype(np.float64)
         var, vec = np.linalg.eigh(axes.T @ axes)  # the noise covariance's spectrum, ascending
         assert var.mean() == pytest.approx(9.0, rel=1e-4)
         # the share of the class means' variance on the noise's 9 leading axes
@@ -183,4 +183,4 @@ def test_candidate_v4_changes_only_the_noise_and_its_spectrum_decays():
             assert np.allclose(ratio, ratio[0], rtol=1e-6)
     with pytest.raises(ValueError, match="noise_axes"):
         replace(v4, noise_axes="sideways")
-    assert _noise_axes(v3, np.random.default_rng(0), class_mean) is None
+    assert v3.noise_map(np.random.default_rng(0), class_mean) is None

@@ -26,9 +26,6 @@ The difficulty knobs (noise, unexplained, realisation) are chosen per dataset by
 (:data:`CALIBRATION_SET`: ESZSL's and ConSE's published ZSL and GZSL seen/unseen on res101); every other
 published number (:data:`HELD_OUT_SET`) is left to measure realism.
 
-:class:`SynthSpecV4` (not built in) is a candidate generator v4 that was measured and not adopted (see
-results/README.md): v3 with within-class noise whose covariance spectrum decays as a power law.
-
 synth-tiny (12 classes, 64-d) is still made by generator v2, unchanged: it is the tests' and the
 regression baseline's fixture. Both generators mirror the proposed split, including its quirk:
 ``train_loc`` contains some ``test_seen`` images, so the protocol's protection against that leak is
@@ -39,7 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any, ClassVar
 
@@ -139,48 +136,9 @@ class SynthSpecV3:
         payload = json.dumps({"generator_version": self.version, **asdict(self)}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
-
-NOISE_AXES: tuple[str, ...] = ("random", "classes_first", "class_shaped")
-
-
-@dataclass(frozen=True)
-class SynthSpecV4(SynthSpecV3):
-    """A candidate generator v4, not built in: v3 with within-class noise of a power-law spectrum.
-
-    v3's isotropic noise gives its features a nearly flat covariance spectrum (synth-cub: exponent 0.19
-    fitted over principal components 10-500, participation ratio 1490 of 2048), where the feature
-    covariance of trained CNNs (ResNets included) follows a power law with an exponent near 1 (Ghosh et
-    al., "Investigating power laws in deep representation learning", arXiv 2202.05808). Here the noise's
-    variance along the i-th axis of an orthonormal basis is proportional to ``i ** -noise_decay``, and
-    ``noise`` is still its root mean square per channel. ``noise_axes`` orders the basis:
-
-    - ``"random"``: a random (Haar) basis. The classes then differ mostly along the quiet axes, unlike
-      in CNN features: ESZSL on the top 256 principal components of synth-cub keeps 31% GZSL seen
-      accuracy of its 75% on all 2048 (v3 keeps 53% of 63%);
-    - ``"classes_first"``: the principal directions of the centred class means first (largest class
-      variance first), then a random complement;
-    - ``"class_shaped"``: as ``"classes_first"``, but the noise variance along each class direction is
-      proportional to the class means' variance along it (and decays as the power law from their median
-      over the complement), so every class direction has the same signal-to-noise ratio.
-
-    The layout and descriptors are v3's for the same sizes and seed; only the features differ.
-    """
-
-    version: ClassVar[int] = 4
-
-    noise_decay: float = 1.0
-    """Exponent of the noise spectrum (0 with ``"random"`` axes: v3's isotropic noise)."""
-    noise_axes: str = "random"
-    """How the noise's axes are ordered (:data:`NOISE_AXES`)."""
-
-    def __post_init__(self) -> None:
-        if self.noise_axes not in NOISE_AXES:
-            raise ValueError(f"SynthSpecV4.noise_axes must be one of {NOISE_AXES}, got {self.noise_axes!r}")
-
-
-def candidate_v4(spec: SynthSpecV3, **changes: Any) -> SynthSpecV4:
-    """The candidate-v4 spec of a v3 spec (same sizes, structure and knobs), with ``changes`` applied."""
-    return SynthSpecV4(**{**{f.name: getattr(spec, f.name) for f in fields(spec)}, **changes})
+    def noise_map(self, rng: np.random.Generator, class_mean: np.ndarray) -> np.ndarray | None:
+        """(d, d) map from white noise to the noise; None: isotropic (v4 candidate: synthetic_v4)."""
+        return None
 
 
 def _v3(name: str, **fields: Any) -> SynthSpecV3:
@@ -320,7 +278,7 @@ def _descriptors_v3(spec: SynthSpecV3, rng: np.random.Generator) -> tuple[np.nda
 
 
 def generate_v3(spec: SynthSpecV3) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Make a generator-v3 (or candidate v4) dataset: features (n, d) float32, labels (n,), att, original_att, splits.
+    """Make a generator-v3 dataset: features (n, d) float32, labels (n,), att, original_att, splits.
 
     Three independent random streams: the layout (class sizes, split) depends only on the spec's sizes
     and seed, so the knobs the calibration moves never move an image between classes or splits.
@@ -349,7 +307,7 @@ def generate_v3(spec: SynthSpecV3) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     rank = 32
     basis = class_mean[np.sort(rng_class.choice(C, size=min(rank, C), replace=False))]
     basis = (basis - class_mean.mean(0)) / class_mean.std()
-    noise_axes = _noise_axes(spec, rng_class, class_mean)
+    noise_axes = spec.noise_map(rng_class, class_mean)
 
     features = np.empty((labels.size, d), dtype=np.float32)
     out_scale = None
@@ -370,36 +328,6 @@ def generate_v3(spec: SynthSpecV3) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
             out_scale = 0.5 / max(float(x.mean()), 1e-12)
         features[start:start + lab.size] = x * out_scale
     return features, labels, att, original_att, splits
-
-
-def _noise_axes(spec: SynthSpecV3, rng: np.random.Generator, class_mean: np.ndarray) -> np.ndarray | None:
-    """(d, d) float32 map from white noise to a v4 spec's noise (None for v3's isotropic noise).
-
-    Row i is the i-th axis of the basis (:attr:`SynthSpecV4.noise_axes`; class directions are signed so
-    that their largest entry is positive, so no LAPACK sign convention decides the noise) times its std;
-    the stds are scaled so that the mean variance per channel is ``noise ** 2``.
-    """
-    if not isinstance(spec, SynthSpecV4):
-        return None
-    d = spec.feature_dim
-    lead, sv = np.empty((0, d)), np.empty(0)
-    if spec.noise_axes != "random":
-        _, sv, vt = np.linalg.svd(class_mean - class_mean.mean(0), full_matrices=False)
-        keep = sv > sv[0] * 1e-8
-        lead, sv = vt[keep], sv[keep]
-        lead = lead * np.sign(lead[np.arange(len(lead)), np.abs(lead).argmax(1)])[:, None]
-    rest = rng.standard_normal((d, d - len(lead)))
-    rest -= lead.T @ (lead @ rest)
-    q, r = np.linalg.qr(rest)
-    q = q * np.sign(np.diag(r))  # a unique (Haar) basis, whatever sign convention LAPACK uses
-    basis = np.vstack([lead, q.T])
-    var = np.arange(1, d + 1, dtype=np.float64) ** -spec.noise_decay
-    if spec.noise_axes == "class_shaped":
-        k = len(lead)
-        var[:k] = sv ** 2
-        var[k:] = np.median(var[:k]) * (k / np.arange(k + 1, d + 1)) ** spec.noise_decay
-    std = spec.noise * np.sqrt(d * var / var.sum())
-    return (std[:, None] * basis).astype(np.float32)
 
 
 @lru_cache(maxsize=4)
