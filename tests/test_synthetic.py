@@ -146,3 +146,41 @@ def test_committed_records_are_remade_on_this_machine(tmp_path, method, name):
     assert new["metrics"] == pytest.approx(old["metrics"], abs=1e-9)
     assert new["validation"]["metrics"] == pytest.approx(old["validation"]["metrics"], abs=1e-9)
     assert new["selected_hparams"] == old["selected_hparams"]
+
+
+def test_candidate_v4_changes_only_the_noise_and_its_spectrum_decays():
+    """The candidate generator v4 (not built in) keeps v3's layout and descriptors; its noise has the
+    power-law spectrum it declares, with v3's mean variance per channel, on the axes it declares."""
+    from dataclasses import replace
+
+    from zslbench.data.synthetic_v4 import NOISE_AXES, candidate_v4, noise_axes_map
+
+    v3 = SYNTHETIC["synth-flo"]
+    v4 = candidate_v4(v3)
+    assert v4.checksum() != v3.checksum() and v4.noise_axes == "random"
+    new, old = dataset_from_spec(v4), make_synthetic("synth-flo")
+    assert new.identity.split_version == "synthetic-v4" and old.identity.split_version == "synthetic-v3"
+    assert dataset_layout_sha256(new) == LAYOUT_SHA256["synth-flo"]
+    assert np.array_equal(new.descriptors, old.descriptors) and not np.array_equal(new.features, old.features)
+
+    class_mean = np.random.default_rng(1).standard_normal((10, 256))
+    centred = class_mean - class_mean.mean(0)
+    for axes_kind in NOISE_AXES:
+        spec = replace(v4, feature_dim=256, noise=3.0, noise_axes=axes_kind)
+        axes = noise_axes_map(spec, np.random.default_rng(0), class_mean).astype(np.float64)
+        var, vec = np.linalg.eigh(axes.T @ axes)  # the noise covariance's spectrum, ascending
+        assert var.mean() == pytest.approx(9.0, rel=1e-4)
+        # the share of the class means' variance on the noise's 9 leading axes
+        share = np.linalg.norm(centred @ vec[:, -9:]) ** 2 / np.linalg.norm(centred) ** 2
+        if axes_kind == "random":
+            slope = np.polyfit(np.log(np.arange(1, 257)), np.log(var[::-1]), 1)[0]
+            assert slope == pytest.approx(-spec.noise_decay, abs=1e-3) and share < 0.2
+        elif axes_kind == "classes_first":
+            assert share > 0.999
+        else:  # the same signal-to-noise ratio along every direction the class means differ along
+            _, sv, dirs = np.linalg.svd(centred, full_matrices=False)
+            ratio = np.einsum("kd,de,ke->k", dirs[:9], axes.T @ axes, dirs[:9]) / sv[:9] ** 2
+            assert np.allclose(ratio, ratio[0], rtol=1e-6)
+    with pytest.raises(ValueError, match="noise_axes"):
+        replace(v4, noise_axes="sideways")
+    assert v3.noise_map(np.random.default_rng(0), class_mean) is None

@@ -136,6 +136,10 @@ class SynthSpecV3:
         payload = json.dumps({"generator_version": self.version, **asdict(self)}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
+    def noise_map(self, rng: np.random.Generator, class_mean: np.ndarray) -> np.ndarray | None:
+        """(d, d) map from white noise to the noise; None: isotropic (v4 candidate: synthetic_v4)."""
+        return None
+
 
 def _v3(name: str, **fields: Any) -> SynthSpecV3:
     source = name
@@ -303,6 +307,7 @@ def generate_v3(spec: SynthSpecV3) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     rank = 32
     basis = class_mean[np.sort(rng_class.choice(C, size=min(rank, C), replace=False))]
     basis = (basis - class_mean.mean(0)) / class_mean.std()
+    noise_axes = spec.noise_map(rng_class, class_mean)
 
     features = np.empty((labels.size, d), dtype=np.float32)
     out_scale = None
@@ -314,7 +319,10 @@ def generate_v3(spec: SynthSpecV3) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
         r = p + spec.realisation * (shown - p)
         x = (r @ parts - centre) / scale + outside[lab]
         x += spec.nuisance * (rng_image.standard_normal((lab.size, basis.shape[0])) @ basis) / np.sqrt(basis.shape[0])
-        x += spec.noise * rng_image.standard_normal((lab.size, d))
+        if noise_axes is None:
+            x += spec.noise * rng_image.standard_normal((lab.size, d))
+        else:
+            x += (rng_image.standard_normal((lab.size, d)).astype(np.float32) @ noise_axes).astype(np.float64)
         x = np.maximum(x + spec.offset, 0.0)
         if out_scale is None:  # ResNet pool features average about 0.5
             out_scale = 0.5 / max(float(x.mean()), 1e-12)
@@ -332,7 +340,7 @@ def make_synthetic(name: str) -> Dataset:
 
 
 def dataset_from_spec(spec: SynthSpecV3) -> Dataset:
-    """A generator-v3 dataset from any spec (the calibration tries specs that are not built in)."""
+    """A generator-v3 (or candidate v4) dataset from any spec (the calibration tries specs not built in)."""
     features, labels, att, original_att, splits = generate_v3(spec)
     return _assemble(features, labels, att, original_att, splits, _identity(spec))
 
