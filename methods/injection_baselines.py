@@ -24,16 +24,8 @@ from scipy.linalg import solve
 from scipy.spatial.distance import cdist
 from scipy.special import softmax
 
-from zslbench.method import (
-    SEEN_MEAN_NOTE,
-    AccessError,
-    ClassifierInjection,
-    Method,
-    Param,
-    TrainView,
-    output_norm_param,
-    scale_rows,
-)
+from zslbench.method import (SEEN_MEAN_NOTE, AccessError, ClassifierInjection, Method, Param, TrainView,
+                             output_norm_param, scale_rows)
 from zslbench.methods.icis import ICIS_SEED_BOUND, MSE_THRESHOLD, train_predictor
 from zslbench.registry import register_method
 from zslbench.toolbox import epoch_done, torch_generator
