@@ -28,6 +28,12 @@ split (seed 0, ``fast`` widths, 20 epochs): standardised features keep the decod
 codes still carry no class information (ZSL 3.7%); the release's noise (one draw per sample, see
 :func:`sample_latent`) gives 21.7% with MinMax features and 23.5% (GZSL H 24.3%) with both.
 
+Version 3 (same split): the image encoder memorised the training images (nearest class mean in the
+latent space: 99.9% on training images of seen classes, 26% on held-out ones; ZSL 24.0%, GZSL H 15.5%).
+Dropout 0.5 on the encoder's input features (``input_dropout``; not in the paper) and 40 epochs give ZSL
+36.6% and best-calibrated H 28.4-29.4%, and 50 instead of 200 image codes per seen class in the GZSL
+classifier balance seen and unseen classes (H 3.1% -> 21.6%).
+
 Epochs are a hyper-parameter selected by the harness on validation classes; the last epoch is kept.
 """
 
@@ -172,9 +178,12 @@ class CadaModel(nn.Module):
         self.dec_x = decoder(latent, img_dec, feature_dim)
         self.dec_a = decoder(latent, att_dec, att_dim)
 
-    def losses(self, x: torch.Tensor, a: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Batch means of the four loss terms for images x (m, d) and their descriptors a (m, A)."""
-        mu_x, lv_x = self.enc_x(x)
+    def losses(self, x: torch.Tensor, a: torch.Tensor, input_dropout: float = 0.0) -> dict[str, torch.Tensor]:
+        """Batch means of the four loss terms for images x (m, d) and their descriptors a (m, A).
+
+        ``input_dropout``: dropout rate on the image encoder's input; the reconstruction targets stay x.
+        """
+        mu_x, lv_x = self.enc_x(nn.functional.dropout(x, input_dropout) if input_dropout > 0 else x)
         mu_a, lv_a = self.enc_a(a)
         z_x, z_a = sample_latent(mu_x, lv_x, self.noise), sample_latent(mu_a, lv_a, self.noise)
 
@@ -228,8 +237,12 @@ class CADAVAE(GenerativeMethod):
     label = "CADA-VAE"
     family = "generative"
 
-    version = 2  # v2: standardised features and the release's latent noise by default (v1: MinMax, per_dim)
+    # v2: standardised features and the release's latent noise by default (v1: MinMax, per_dim);
+    # v3: input dropout 0.5, 40 epochs (v2: 20), 50 latent samples per seen class (v2: 200)
+    version = 3
     description = "CADA-VAE: cross- and distribution-aligned VAEs, softmax on latent codes (Schönfeld 2019)"
+    hparam_notes = {"input_dropout": {0.5: "dropout 0.5 on the image encoder's input while training "
+                                           "(input_dropout=0.5; not in the paper: --preset paper)"}}
     space = {
         "latent": Param(64, help="latent dimensions"),
         "feature_scaling": Param("standard", help="'standard': zero mean, unit variance per dimension; "
@@ -241,23 +254,28 @@ class CADAVAE(GenerativeMethod):
         "img_dec_hidden": Param(256, help="image decoder hidden units (paper 1660)"),
         "att_enc_hidden": Param(128, help="descriptor encoder hidden units (paper 1450)"),
         "att_dec_hidden": Param(128, help="descriptor decoder hidden units (paper 665)"),
-        "epochs": Param(20, choices=(10, 20, 50, 100), help="VAE epochs (warm-ups stretched to fit)"),
+        "epochs": Param(40, choices=(20, 40, 100), help="VAE epochs (warm-ups stretched to fit)"),
+        "input_dropout": Param(0.5, help="dropout rate on the image encoder's input while training the VAEs "
+                                         "(not in the paper: 0); reconstruction targets stay clean"),
         "batch_size": Param(128, help="VAE batch size (paper 50)"),
         "lr": Param(1e-3, low=1e-4, high=3e-3, log=True, help="Adam lr of the VAEs (paper 1.5e-4)"),
         "beta": Param(0.25, help="final KL weight (warm-up over epochs 0-93 of 100)"),
         "cross_weight": Param(2.37, help="final cross-reconstruction weight (warm-up 21-75)"),
         "distance_weight": Param(8.13, help="final alignment weight (warm-up 6-22)"),
-        "n_seen_latent": Param(200, help="latent samples per seen class (from image features)"),
+        "n_seen_latent": Param(50, choices=(25, 50, 100, 200),
+                               help="latent samples per seen class (from image features; paper 200)"),
         "n_unseen_latent": Param(400, choices=(100, 200, 400, 800),
                                  help="latent samples per unseen class (from descriptors)"),
         **head_space(epochs=23, batch_size=32, samples="unseen latent samples"),
     }
     presets = {
-        # CPU-sized: ~6x fewer hidden units, 5x fewer epochs, bigger batches and a higher lr.
+        # CPU-sized: ~6x fewer hidden units, 2.5x fewer epochs, bigger batches and a higher lr; input
+        # dropout against the image encoder's overfitting (see the module docstring).
         "fast": {"img_enc_hidden": 256, "img_dec_hidden": 256, "att_enc_hidden": 128,
-                 "att_dec_hidden": 128, "epochs": 20, "batch_size": 128, "lr": 1e-3},
+                 "att_dec_hidden": 128, "epochs": 40, "batch_size": 128, "lr": 1e-3, "input_dropout": 0.5,
+                 "n_seen_latent": 50},
         "paper": {"latent": 64, "img_enc_hidden": 1560, "img_dec_hidden": 1660, "att_enc_hidden": 1450,
-                  "att_dec_hidden": 665, "feature_scaling": "minmax", "latent_noise": "release",
+                  "att_dec_hidden": 665, "feature_scaling": "minmax", "latent_noise": "release", "input_dropout": 0.0,
                   "epochs": 100, "batch_size": 50,
                   "lr": 1.5e-4, "beta": 0.25,
                   "cross_weight": 2.37, "distance_weight": 8.13, "n_seen_latent": 200,
@@ -266,7 +284,7 @@ class CADAVAE(GenerativeMethod):
     test_params = {"latent": 16, "img_enc_hidden": 64, "img_dec_hidden": 64, "att_enc_hidden": 32,
                    "att_dec_hidden": 32, "epochs": 100, "batch_size": 64, "lr": 3e-3,
                    "n_seen_latent": 50, "n_unseen_latent": 50, "cls_epochs": 50,
-                   "feature_scaling": "none"}
+                   "feature_scaling": "none", "input_dropout": 0.0}
 
     def fit(self, view: TrainView, *, rng: np.random.Generator) -> "CADAVAE":
         feats, labels = self.check_view(view)
@@ -318,7 +336,7 @@ class CADAVAE(GenerativeMethod):
                              distance=self.distance_weight)
             sums = {"loss": 0.0, "recon": 0.0, "cross": 0.0, "kl": 0.0, "distance": 0.0}
             for idx in minibatches(n, int(self.batch_size), X.device):
-                parts = model.losses(X[idx], A_img[idx])
+                parts = model.losses(X[idx], A_img[idx], float(self.input_dropout))
                 loss = (parts["recon"] + w["beta"] * parts["kl"] + w["cross"] * parts["cross"]
                         + w["distance"] * parts["distance"])
                 opt.zero_grad(set_to_none=True)

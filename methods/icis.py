@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from zslbench.method import ClassifierInjection, Param, TrainView
+from zslbench.method import ClassifierInjection, Param, TrainView, scale_rows
 from zslbench.registry import register_method
 from zslbench.toolbox import adam, epoch_done, torch_generator
 
@@ -123,13 +123,6 @@ def _init_linear(module: nn.Module, std: float, gen: torch.Generator) -> None:
             with torch.no_grad():
                 m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * std)
                 m.bias.zero_()
-
-
-def match_norm(rows: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """``rows`` (U, d+1) rescaled so each has the mean L2 norm of ``reference`` (S, d+1); zero rows stay 0."""
-    target = float(np.linalg.norm(reference, axis=1).mean())
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return rows * (target / np.maximum(norms, 1e-12))
 
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
@@ -350,8 +343,7 @@ class _ICISBase(ClassifierInjection):
         targets = view.seen_targets()
         info["raw_norm_ratio"] = float(np.linalg.norm(rows, axis=1).mean()
                                        / max(np.linalg.norm(targets, axis=1).mean(), 1e-12))
-        if self.output_norm == "seen_mean":
-            rows = match_norm(rows, targets)
+        rows = scale_rows(rows, targets, str(self.output_norm))
         self.train_info_ = info
         log.info("%s: %d epochs (stopped early: %s), final loss %.4g, raw norm ratio %.3g", self.name,
                  info["epochs"], info["stopped_early"], info["final_loss"], info["raw_norm_ratio"])

@@ -24,23 +24,13 @@ from scipy.linalg import solve
 from scipy.spatial.distance import cdist
 from scipy.special import softmax
 
-from zslbench.method import AccessError, ClassifierInjection, Method, Param, TrainView
+from zslbench.method import (SEEN_MEAN_NOTE, AccessError, ClassifierInjection, Method, Param, TrainView,
+                             output_norm_param, scale_rows)
 from zslbench.methods.icis import ICIS_SEED_BOUND, MSE_THRESHOLD, train_predictor
 from zslbench.registry import register_method
 from zslbench.toolbox import epoch_done, torch_generator
 
 _PREDICTOR_TEST_PARAMS = {"hidden_dim": 32, "max_epochs": 30, "lr": 1e-3}
-
-
-def norm_scale(rows: np.ndarray) -> np.ndarray:
-    """The ICIS "norm scale heuristic": ``rows / (10 * mean row norm)`` (rows (U, d+1)).
-
-    Sets the mean L2 norm of the predicted rows to 0.1 whatever their raw scale.
-    """
-    mean_norm = float(np.linalg.norm(rows, axis=1).mean())
-    if mean_norm == 0.0:
-        return rows
-    return rows / (10.0 * mean_norm)
 
 
 def _l2_rows(X: np.ndarray) -> np.ndarray:
@@ -140,15 +130,18 @@ class COSTA(ClassifierInjection):
     family = "image-free baselines"
     table_order = {"icis": 1}
 
-    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {}}  # the defaults are the paper's
-    version: ClassVar[int] = 1
-    space: ClassVar[Mapping[str, Param]] = {}
+    hparam_notes = {"output_norm": {"seen_mean": SEEN_MEAN_NOTE}}
+
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {"output_norm": "raw"}}
+    version: ClassVar[int] = 2  # v2: output_norm (default seen_mean; v1 and the paper preset: raw rows)
+    space: ClassVar[Mapping[str, Param]] = {"output_norm": output_norm_param(paper="raw")}
     test_params: ClassVar[Mapping[str, Any]] = {}
     description = "COSTA (Mensink et al., CVPR 2014): co-occurrence weighted seen classifiers (image-free)"
 
     def inject(self, view: TrainView, rng: np.random.Generator) -> np.ndarray:
         weights = costa_weights(view.descriptors[view.unseen], view.descriptors[view.seen])
-        return weights @ view.seen_targets()
+        T = view.seen_targets()
+        return scale_rows(weights @ T, T, str(self.output_norm))
 
 
 def wavg_weights(unseen_desc: np.ndarray, seen_desc: np.ndarray, *, k: int | None, eta: float,
@@ -179,16 +172,19 @@ class WAvg(ClassifierInjection):
     table_order = {"icis": 6}
     published_as = "vgse_crm"
 
-    version: ClassVar[int] = 1
+    hparam_notes = {"output_norm": {"seen_mean": SEEN_MEAN_NOTE}}
+
+    version: ClassVar[int] = 2  # v2: output_norm (default seen_mean; v1 and the paper preset: norm_scale)
     space: ClassVar[Mapping[str, Param]] = {
         "k": Param(5, choices=(1, 3, 5, 10, 20), help="nearest seen classes (VGSE: 5)"),
         "eta": Param(5.0, low=0.5, high=50.0, log=True, help="temperature of exp(-eta * distance)"),
         "variant": Param("vgse",
                          help="'vgse' (normalised, k nearest); 'icis_release' (unnormalised sum over all "
                               "seen classes) only through the labelled paper preset"),
-        "norm_scale": Param(True, help="apply the ICIS norm-scale heuristic to the predicted rows"),
+        "output_norm": output_norm_param(paper="norm_scale"),
     }
-    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {"variant": "icis_release"}}
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {"variant": "icis_release",
+                                                                    "output_norm": "norm_scale"}}
     test_params: ClassVar[Mapping[str, Any]] = {}
     description = "VGSE WAvg (Xu et al., CVPR 2022): weighted average of nearest seen classifiers (image-free)"
 
@@ -198,8 +194,8 @@ class WAvg(ClassifierInjection):
         release = self.variant == "icis_release"
         weights = wavg_weights(view.descriptors[view.unseen], view.descriptors[view.seen],
                                k=None if release else int(self.k), eta=float(self.eta), normalise=not release)
-        rows = weights @ view.seen_targets()
-        return norm_scale(rows) if self.norm_scale else rows
+        T = view.seen_targets()
+        return scale_rows(weights @ T, T, str(self.output_norm))
 
 
 def smo_mixtures(unseen_desc: np.ndarray, seen_desc: np.ndarray, *, lr: float, patience: int,
@@ -302,13 +298,18 @@ class SMO(ClassifierInjection):
     table_order = {"icis": 8}
     published_as = "vgse_crm"
 
-    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {"variant": "icis_release"}}
-    version: ClassVar[int] = 2  # v2: the paper preset runs the release's start and stopping rule
+    hparam_notes = {"output_norm": {"seen_mean": SEEN_MEAN_NOTE}}
+
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {"variant": "icis_release",
+                                                                    "output_norm": "norm_scale"}}
+    # v2: the paper preset runs the release's start and stopping rule; v3: output_norm (default
+    # seen_mean; v2 and the paper preset: norm_scale)
+    version: ClassVar[int] = 3
     space: ClassVar[Mapping[str, Param]] = {
         "lr": Param(1000.0, help="gradient-descent step size (VGSE: 1000)"),
         "patience": Param(10, help="steps without improvement before a class stops"),
         "max_steps": Param(20000, help="hard cap on steps"),
-        "norm_scale": Param(True, help="apply the ICIS norm-scale heuristic to the predicted rows"),
+        "output_norm": output_norm_param(paper="norm_scale"),
         "variant": Param("converge",
                          help="'converge': start at uniform, stop after `patience` steps without improvement, "
                               "keep the best r; 'icis_release': random start, stop once improvements stay "
@@ -330,8 +331,8 @@ class SMO(ClassifierInjection):
                                       lr=float(self.lr), patience=int(self.patience), max_steps=int(self.max_steps))
         self.steps_ = steps
         self.max_steps_hit_ = int(np.sum(steps >= int(self.max_steps)))
-        rows = mix @ view.seen_targets()
-        return norm_scale(rows) if self.norm_scale else rows
+        T = view.seen_targets()
+        return scale_rows(mix @ T, T, str(self.output_norm))
 
     def record_info(self) -> dict[str, Any]:
         """Optimisation facts for the run record: steps per class, classes stopped by the cap."""
@@ -360,16 +361,20 @@ class RidgeInjection(ClassifierInjection):
     label = "Ridge injection"
     family = "image-free baselines"
 
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # v2: output_norm (default seen_mean; v1: raw rows)
+    # No paper of its own: under the paper procedure (raw base rows) it keeps the plain ridge prediction.
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {"output_norm": "raw"}}
     space: ClassVar[Mapping[str, Param]] = {
         "lam": Param(1.0, low=1e-4, high=1e2, log=True, help="ridge penalty lambda"),
+        "output_norm": output_norm_param(paper=None),
     }
     test_params: ClassVar[Mapping[str, Any]] = {}
     description = "Ridge injection: closed-form descriptor -> classifier-weight regression (image-free)"
 
     def inject(self, view: TrainView, rng: np.random.Generator) -> np.ndarray:
-        B = ridge_map(view.descriptors[view.seen], view.seen_targets(), float(self.lam))
-        return view.descriptors[view.unseen] @ B
+        T = view.seen_targets()
+        B = ridge_map(view.descriptors[view.seen], T, float(self.lam))
+        return scale_rows(view.descriptors[view.unseen] @ B, T, str(self.output_norm))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -406,6 +406,30 @@ def test_cada_minmax_scaling_is_fitted_on_the_view(tiny):
     assert scaled.min() == pytest.approx(0.0) and scaled.max() == pytest.approx(1.0)
 
 
+def test_cada_input_dropout_reaches_only_the_image_encoder():
+    """Dropout masks the image encoder's input; the reconstruction targets stay the clean features."""
+    torch.manual_seed(0)
+    model = cada_vae.CadaModel(6, 4, latent=3, img_enc=5, img_dec=8, att_enc=5, att_dec=5, noise="release")
+    x, a = torch.rand(7, 6) + 0.5, torch.rand(7, 4)
+    seen: dict[str, list[torch.Tensor]] = {"enc_x": [], "dec_x": [], "dec_a": []}
+    model.enc_x.register_forward_hook(lambda m, inp, out: seen["enc_x"].append(inp[0]))
+    model.dec_x.register_forward_hook(lambda m, inp, out: seen["dec_x"].append(out))
+    model.dec_a.register_forward_hook(lambda m, inp, out: seen["dec_a"].append(out))
+    parts = model.losses(x, a, input_dropout=1.0)
+    assert not seen["enc_x"][0].any()  # p = 1: every input feature dropped
+    recon = (seen["dec_x"][0] - x).abs().sum(1).mean() + (seen["dec_a"][0] - a).abs().sum(1).mean()
+    assert parts["recon"].item() == pytest.approx(recon.item())
+    seen["enc_x"].clear()
+    model.losses(x, a)
+    assert torch.equal(seen["enc_x"][0], x)  # no dropout by default
+
+
+def test_cada_defaults_regularise_the_image_encoder_and_the_paper_preset_does_not():
+    cls = cada_vae.CADAVAE
+    assert cls.space["input_dropout"].default == 0.5 and cls.presets["paper"]["input_dropout"] == 0.0
+    assert cls.space["epochs"].default == 40 and cls.presets["paper"]["n_seen_latent"] == 200
+
+
 def test_cada_decoder_health_counts_units_that_fire():
     model = cada_vae.CadaModel(6, 4, latent=3, img_enc=5, img_dec=8, att_enc=5, att_dec=5)
     X = torch.rand(20, 6)

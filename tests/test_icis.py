@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from zslbench.method import TrainView
+from zslbench.method import TrainView, match_norm
 from zslbench.methods.icis import (
     COSINE_THRESHOLD,
     MSE_THRESHOLD,
@@ -19,7 +19,6 @@ from zslbench.methods.icis import (
     autoencoder_loss_terms,
     early_stop_epoch,
     loss_slope,
-    match_norm,
     training_rows,
 )
 from zslbench.metrics import mean_class_accuracy

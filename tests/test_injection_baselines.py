@@ -7,11 +7,10 @@ import pytest
 import torch
 from sklearn.linear_model import Ridge
 
-from zslbench.method import LinearClassifier, TrainView
+from zslbench.method import LinearClassifier, TrainView, norm_scale, scale_rows
 from zslbench.methods.injection_baselines import (
     conse_embedding,
     costa_weights,
-    norm_scale,
     project,
     ridge_map,
     smo_loss_and_grad,
@@ -42,7 +41,7 @@ def test_costa_weights_are_the_hand_computed_cooccurrence_average():
     desc = np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0], [1.0, 0.0, 2.0]])
     rows = np.array([[1.0, 0.0, 0.5], [0.0, 3.0, -1.0]])
     np.testing.assert_allclose(costa_weights(desc[2:], desc[:2]), [[1 / 3, 2 / 3]])
-    method = METHODS.get("costa")().fit(_hand_view(desc, rows, 2), rng=np.random.default_rng(0))
+    method = METHODS.get("costa")(output_norm="raw").fit(_hand_view(desc, rows, 2), rng=np.random.default_rng(0))
     np.testing.assert_allclose(method.classifier_.augmented[2], rows[0] / 3 + 2 * rows[1] / 3)
 
 
@@ -71,7 +70,7 @@ def test_wavg_weights_sum_to_one_over_k_neighbours():
 
 def test_wavg_paper_preset_is_the_icis_release_variant(tiny_view):
     cls = METHODS.get("wavg")
-    assert cls.space["variant"].default == "vgse" and cls.presets["paper"] == {"variant": "icis_release"}
+    assert cls.space["variant"].default == "vgse" and cls.presets["paper"]["variant"] == "icis_release"
     _, split, view = tiny_view
     method = cls(**cls.presets["paper"]).fit(view, rng=np.random.default_rng(0))
     assert method.classifier_.weight.shape[0] == split.seen.size + split.unseen.size
@@ -111,6 +110,37 @@ def test_smo_gradient_matches_autograd():
     np.testing.assert_allclose(grad, rt.grad.numpy(), rtol=1e-10, atol=1e-14)
 
 
+def test_scale_rows_modes():
+    rows = np.array([[3.0, 4.0], [0.0, 0.5]])
+    seen = np.array([[2.0, 0.0], [0.0, 4.0]])  # mean norm 3
+    np.testing.assert_allclose(np.linalg.norm(scale_rows(rows, seen, "seen_mean"), axis=1), [3.0, 3.0])
+    np.testing.assert_allclose(scale_rows(rows, seen, "norm_scale"), norm_scale(rows))
+    np.testing.assert_array_equal(scale_rows(rows, seen, "raw"), rows)
+    with pytest.raises(ValueError, match="output_norm"):
+        scale_rows(rows, seen, "unit")
+
+
+PAPER_OUTPUT_NORM = {"costa": "raw", "wavg": "norm_scale", "smo": "norm_scale", "ridge_injection": "raw"}
+
+
+@pytest.mark.parametrize("name", ["costa", "wavg", "smo", "ridge_injection"])
+def test_unseen_rows_default_to_the_seen_rows_mean_norm(tiny_view, name):
+    """Default: each predicted row rescaled (direction kept) to the seen rows' mean norm; the paper
+    presets keep the ICIS paper's scale (COSTA raw, WAvg / SMO the norm-scale heuristic; ridge raw)."""
+    _, split, view = tiny_view
+    cls = METHODS.get(name)
+    assert cls.space["output_norm"].default == "seen_mean"
+    assert cls.presets["paper"]["output_norm"] == PAPER_OUTPUT_NORM[name]
+    params = dict(cls.test_params)
+    S = split.seen.size
+    raw = cls(**params, output_norm="raw").fit(view, rng=np.random.default_rng(3)).classifier_.augmented[S:]
+    rows = cls(**params).fit(view, rng=np.random.default_rng(3)).classifier_.augmented[S:]
+    seen_mean = np.linalg.norm(view.seen_targets(), axis=1).mean()
+    np.testing.assert_allclose(np.linalg.norm(rows, axis=1), seen_mean, rtol=1e-6)
+    cos = (rows * raw).sum(1) / np.linalg.norm(rows, axis=1) / np.linalg.norm(raw, axis=1)
+    np.testing.assert_allclose(cos, 1.0, rtol=1e-6)
+
+
 def test_norm_scale_sets_mean_row_norm():
     rows = np.random.default_rng(0).normal(size=(5, 9)) * 7
     np.testing.assert_allclose(np.linalg.norm(norm_scale(rows), axis=1).mean(), 0.1)
@@ -142,7 +172,8 @@ def test_ridge_injection_equals_a_direct_solve():
     np.testing.assert_allclose(ridge_map(wide, T[:6], lam),
                                np.linalg.solve(wide.T @ wide + lam * np.eye(15), wide.T @ T[:6]), atol=1e-8)
     desc = np.vstack([A, rng.normal(size=(3, 8))])
-    method = METHODS.get("ridge_injection")(lam=lam).fit(_hand_view(desc, T, 30), rng=np.random.default_rng(0))
+    method = METHODS.get("ridge_injection")(lam=lam, output_norm="raw").fit(_hand_view(desc, T, 30),
+                                                                        rng=np.random.default_rng(0))
     np.testing.assert_allclose(method.classifier_.augmented[30:], desc[30:] @ direct, atol=1e-8)
 
 

@@ -108,6 +108,20 @@ def test_beats_chance_on_synth_tiny(name, tiny):
     assert metrics["gzsl_h"] > 0.0, metrics
 
 
+@pytest.mark.parametrize("center", [False, True])
+def test_sae_centres_features_only_when_asked(tiny, center):
+    """Default (the authors' code): W from the per-image L2-normalised raw features; center=True
+    subtracts the training mean first (version 1's only behaviour)."""
+    assert METHODS.get("sae").space["center"].default is False
+    split = test_split(tiny)
+    view = train_view(tiny, split, access="inductive")
+    method = METHODS.get("sae")(lam=2.0, center=center).fit(view, rng=np.random.default_rng(0))
+    features = view.features.astype(np.float64)
+    X = normalize(features - features.mean(axis=0) if center else features)
+    S = normalize(view.descriptors)[view.labels]
+    np.testing.assert_allclose(method.W_, sae_solve(X.T, S.T, 2.0), rtol=1e-8, atol=1e-12)
+
+
 def test_sae_feature_direction_beats_chance(tiny):
     split = test_split(tiny)
     metrics = evaluate_method(METHODS.get("sae")(direction="feature"), tiny, split).metrics()

@@ -55,7 +55,7 @@ def _migration():
     return module
 
 
-@pytest.mark.parametrize("rel", ["synth-cub/wavg", "synth-cub/conse", "synth-sun/sae", "synth-awa2/random"])
+@pytest.mark.parametrize("rel", ["synth-cub/eszsl", "synth-cub/conse", "synth-sun/sae", "synth-awa2/random"])
 def test_the_migration_adds_only_the_method_meta_block(tmp_path, rel):
     """Strip the block from committed records, migrate again: the committed bytes come back."""
     committed = sorted((RESULTS / "runs" / rel).glob("*.json"))

@@ -333,3 +333,56 @@ class ClassifierInjection(Method):
     def scores(self, X: np.ndarray, classes: np.ndarray) -> np.ndarray:
         rows = [self._row_of[int(c)] for c in classes]
         return X @ self.classifier_.weight[rows].T + self.classifier_.bias[rows]
+
+
+OUTPUT_NORMS: tuple[str, ...] = ("seen_mean", "norm_scale", "raw")
+"""Scales an injection method may give its predicted unseen rows (see :func:`scale_rows`)."""
+
+SEEN_MEAN_NOTE = ("predicted unseen rows rescaled to the mean norm of the seen rows (output_norm=seen_mean; "
+                  "not in the papers: --preset paper keeps their scale)")
+"""The ``hparam_notes`` text of ``output_norm="seen_mean"`` for the image-free baselines."""
+
+
+def match_norm(rows: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``rows`` (U, d+1) rescaled so each has the mean L2 norm of ``reference`` (S, d+1); zero rows stay 0."""
+    target = float(np.linalg.norm(reference, axis=1).mean())
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows * (target / np.maximum(norms, 1e-12))
+
+
+def norm_scale(rows: np.ndarray) -> np.ndarray:
+    """The ICIS paper's "norm scale heuristic": ``rows / (10 * mean row norm)`` (rows (U, d+1)).
+
+    Sets the mean L2 norm of the predicted rows to 0.1 whatever their raw scale.
+    """
+    mean_norm = float(np.linalg.norm(rows, axis=1).mean())
+    if mean_norm == 0.0:
+        return rows
+    return rows / (10.0 * mean_norm)
+
+
+def scale_rows(rows: np.ndarray, seen_rows: np.ndarray, output_norm: str) -> np.ndarray:
+    """Predicted unseen rows (U, d+1) at the scale ``output_norm`` names, given the seen rows (S, d+1).
+
+    ``"seen_mean"``: each row rescaled to the seen rows' mean L2 norm (:func:`match_norm`), so that unseen
+    logits compete with seen ones on equal terms in GZSL; uses no image. ``"norm_scale"``: the ICIS
+    paper's heuristic (:func:`norm_scale`, mean norm 0.1). ``"raw"``: unchanged.
+    """
+    if output_norm == "seen_mean":
+        return match_norm(rows, seen_rows)
+    if output_norm == "norm_scale":
+        return norm_scale(rows)
+    if output_norm == "raw":
+        return rows
+    raise ValueError(f"output_norm must be one of {', '.join(OUTPUT_NORMS)}, got {output_norm!r}")
+
+
+def output_norm_param(paper: str | None = "raw") -> Param:
+    """The ``output_norm`` hyper-parameter of an injection method (default ``"seen_mean"``).
+
+    ``paper`` names the scale of the method's paper (help text only; its ``paper`` preset sets it).
+    """
+    return Param("seen_mean", choices=OUTPUT_NORMS,
+                 help="scale of the predicted unseen rows: 'seen_mean' = the seen rows' mean norm; 'norm_scale' "
+                      "= the ICIS norm-scale heuristic (mean norm 0.1); 'raw' = as predicted"
+                      + (f" (paper: {paper!r})" if paper else ""))
