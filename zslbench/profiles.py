@@ -62,14 +62,14 @@ _GENERATIVE = ("f_clswgan", "cada_vae", "tf_vaegan")
 
 QUICK = Profile(
     name="quick",
-    summary="one seed, epochs capped (ICIS ablations, Sub.Reg. and wDAE 40, GCNs 100), generative methods left "
+    summary="one seed, epochs capped (ICIS ablations and Sub.Reg. 20, wDAE 20 + 10, GCNs 100), generative methods left "
             "out; the base classifier, ICIS and the other image-free baselines at their full settings",
     datasets=("synth-cub",),
     seeds=(0,),
     results_subdir="quick",
     hparams={
-        **{m: {"max_epochs": 40} for m in _ICIS_ABLATIONS},
-        "wdae": {"max_epochs": 40, "dae_max_epochs": 20},
+        **{m: {"max_epochs": 20} for m in _ICIS_ABLATIONS},
+        "wdae": {"max_epochs": 20, "dae_max_epochs": 10},
         "gcnz": {"epochs": 100},
         "sgcn": {"epochs": 100},
         "dgp": {"epochs": 100},
@@ -78,8 +78,8 @@ QUICK = Profile(
         "tf_vaegan": {"epochs": 1, "cls_epochs": 5},
     },
     undertrained={
-        **{m: "40 epochs where early stopping takes hundreds: ICIS about 300 on synth-cub" for m in _ICIS_ABLATIONS},
-        "wdae": "40 + 20 epochs where early stopping takes hundreds",
+        **{m: "20 epochs where early stopping takes hundreds: ICIS about 300 on synth-cub" for m in _ICIS_ABLATIONS},
+        "wdae": "20 + 10 epochs where early stopping takes hundreds",
     },
     left_out={m: "7-25 minutes a fit on synth-cub at their own settings; named with -m they run capped at 1-5 "
                  "epochs and collapse" for m in _GENERATIVE},
