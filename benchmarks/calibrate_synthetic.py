@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="4: search the candidate generator v4 (not built in; never written)")
     p.add_argument("--noise-axes", choices=NOISE_AXES, default="random", help="the candidate v4's variant")
     p.add_argument("--refine-rounds", type=int, default=1, help="stage-2 rounds (while the best moves)")
-    for knob in ("noise", "unexplained"):
+    for knob in ("noise", "unexplained", "realisation"):
         p.add_argument(f"--{knob}", type=float, nargs="+", default=None, help=f"stage 1's {knob} values")
     p.add_argument("--from-log", type=Path, default=None,
                    help="write the knobs a finished search chose (its 'CHOSEN' lines) instead of searching")
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         knobs, l_, m = search(name, tg[real], args.base_epochs, generator=args.generator,
                               noise_axes=args.noise_axes, refine_rounds=args.refine_rounds,
-                              grid_values={k: tuple(getattr(args, k)) for k in ("noise", "unexplained")
+                              grid_values={k: tuple(getattr(args, k)) for k in ("noise", "unexplained", "realisation")
                                            if getattr(args, k)})
         print(f"CHOSEN {name} {json.dumps(knobs)} loss {l_:.2f}")
         chosen[name] = knobs
