@@ -175,9 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--refine-rounds", type=int, default=1, help="stage-2 rounds (while the best moves)")
     for knob in ("noise", "unexplained", "realisation"):
         p.add_argument(f"--{knob}", type=float, nargs="+", default=None, help=f"stage 1's {knob} values")
+    p.add_argument("--noise-decay", type=float, nargs="+", default=None,
+                   help="stage 1's noise_decay values (the candidate v4's noise spectrum exponent; default 1)")
     p.add_argument("--from-log", type=Path, default=None,
                    help="write the knobs a finished search chose (its 'CHOSEN' lines) instead of searching")
     args = p.parse_args(argv)
+    if args.noise_decay and args.generator != 4:
+        p.error("--noise-decay: only the candidate generator v4 has it (add --generator 4)")
     if args.from_log is not None:
         chosen = {}
         for line in args.from_log.read_text().splitlines():
@@ -200,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         knobs, l_, m = search(name, tg[real], args.base_epochs, generator=args.generator,
                               noise_axes=args.noise_axes, refine_rounds=args.refine_rounds,
-                              grid_values={k: tuple(getattr(args, k)) for k in ("noise", "unexplained", "realisation")
+                              grid_values={k: tuple(getattr(args, k))
+                                           for k in ("noise", "unexplained", "realisation", "noise_decay")
                                            if getattr(args, k)})
         print(f"CHOSEN {name} {json.dumps(knobs)} loss {l_:.2f}")
         chosen[name] = knobs
