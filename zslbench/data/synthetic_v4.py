@@ -27,7 +27,7 @@ class SynthSpecV4(SynthSpecV3):
     covariance of trained CNNs follows a power law with an exponent near 1 (Ghosh et al., arXiv
     2202.05808). Here the noise's variance along the i-th axis of an orthonormal basis is proportional to
     ``i ** -noise_decay``, and ``noise`` is still its root mean square per channel. ``noise_axes`` orders
-    the basis (what each variant gave: results/README.md, "A generator v4?"):
+    the basis (what each variant gave: results/README.md, "A generator v4"):
 
     - ``"random"``: a random (Haar) basis; the classes then differ mostly along the quietest axes;
     - ``"classes_first"``: the principal directions of the centred class means first (largest class
