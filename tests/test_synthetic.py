@@ -206,3 +206,21 @@ def test_candidate_v4_changes_only_the_noise_and_its_spectrum_decays():
     with pytest.raises(ValueError, match="noise_axes"):
         replace(v4, noise_axes="sideways")
     assert v3.noise_map(np.random.default_rng(0), class_mean) is None
+
+
+def test_builtin_v4_knobs_are_the_best_lines_of_the_committed_search_log():
+    """The built-in v4 knobs are what ``calibrate_synthetic.py --from-log`` writes from the committed
+    search log (per dataset its lowest-loss line), so they cannot drift from the searches."""
+    import importlib.util
+    from pathlib import Path
+
+    from zslbench.data.synthetic import CALIBRATED_KNOBS
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("calibrate_synthetic", root / "benchmarks" / "calibrate_synthetic.py")
+    calib = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calib)
+    best = calib.best_in_log((root / "results" / "synthetic_calibration_v4.log").read_text())
+    assert best == CALIBRATED_KNOBS
+    assert calib.best_in_log("synth-x {\"noise\": 1.0} loss 2.50 a\nsynth-x {\"noise\": 2.0} loss 2.40 b\n"
+                             "CHOSEN synth-x {\"noise\": 1.0} loss 2.50") == {"synth-x": {"noise": 2.0}}
