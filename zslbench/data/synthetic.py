@@ -52,8 +52,8 @@ from zslbench.data.synthetic_spec import SynthSpecV3
 from zslbench.data.synthetic_v4 import SynthSpecV4
 
 GENERATOR_VERSION = 4
-"""The current generator (synth-tiny keeps v2, ``synth-X-v3`` v3). A spec's version is part of its dataset's identity: bump
-it (with a new spec class) when a generator's output changes."""
+"""The current generator (synth-tiny keeps v2, ``synth-X-v3`` v3). A spec's version is part of its
+dataset's identity: bump it (with a new spec class) when a generator's output changes."""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ class SynthSpecV3:
     """Sizes, structure and difficulty knobs of one generator-v3 dataset (see :mod:`zslbench.data.synthetic`).
 
     The difficulty knobs (``noise``, ``unexplained``, ``realisation``) are chosen per dataset by
-    ``benchmarks/calibrate_synthetic.py`` against the calibration set only (:data:`zslbench.data.synthetic.CALIBRATION_SET`).
+    ``benchmarks/calibrate_synthetic.py`` against the calibration set only
+    (:data:`zslbench.data.synthetic.CALIBRATION_SET`); generator v3's are frozen (``V3_KNOBS`` there).
     """
 
     version: ClassVar[int] = 3
