@@ -1,4 +1,4 @@
-"""Choose generator v3's difficulty knobs by a small search against the calibration set only.
+"""Choose the built-in generator's difficulty knobs by a small search against the calibration set only.
 
 For each built-in benchmark-like dataset, every knob combination of a small grid is generated and
 ESZSL and ConSE are run on its test split exactly as ``zslbench run`` runs them (default hyper-parameters,
@@ -6,16 +6,16 @@ validation procedure; ConSE's base classifier with the settings given below). Th
 absolute difference, in points, between their ZSL top-1 and GZSL seen / unseen accuracy and the published
 ResNet-101 numbers of the real dataset (:data:`zslbench.data.synthetic.CALIBRATION_SET`); no other
 published number is read. The best combination is printed and, with ``--write``, written into the
-``CALIBRATED_KNOBS`` block of ``zslbench/data/synthetic.py``.
+``CALIBRATED_KNOBS`` block of ``zslbench/data/synthetic.py`` (generator v4, the built-in ``synth-X``).
 
-    python benchmarks/calibrate_synthetic.py [--datasets synth-cub ...] [--base-epochs 10] [--write]
-    python benchmarks/calibrate_synthetic.py --from-log results/synthetic_calibration.log   # write its choice
+    python benchmarks/calibrate_synthetic.py [--datasets synth-cub ...] [--base-epochs 5] [--write]
+    python benchmarks/calibrate_synthetic.py --from-log results/synthetic_calibration_v4.log   # write its best
 
-With ``--generator 4`` the same search runs on the candidate generator v4 (:class:`SynthSpecV4`, not built
-in; ``--noise-axes`` picks its variant), with its own noise grid (:data:`V4_NOISE_GRID`); its choice is
-printed, never written.
-
-    python benchmarks/calibrate_synthetic.py --generator 4 --datasets synth-cub --base-epochs 5 --refine-rounds 3
+``--noise``, ``--unexplained``, ``--realisation`` and ``--noise-decay`` replace stage 1's values; the
+searches behind the built-in knobs are several such runs, logged in results/synthetic_calibration_v4.log,
+and ``--from-log`` writes, per dataset, the knobs of the lowest-loss line of a log (every search in it
+counts). ``--generator 3`` searches the frozen generator v3 (``synth-X-v3``; printed, never written), and
+``--noise-axes`` another variant of v4 (printed, never written).
 
 During the search, ConSE's base classifier may be trained with fewer epochs (``--base-epochs``, with the
 learning rate scaled so Adam moves about as far); the chosen knobs are then checked at the real settings
@@ -39,7 +39,7 @@ from zslbench.base_classifier import BaseClassifierSettings, get_base_classifier
 from zslbench.config import load_config
 from zslbench.protocol import family_of
 from zslbench.data.synthetic import CALIBRATION_SET, SYNTHETIC, SynthSpecV3, dataset_from_spec
-from zslbench.data.synthetic_v4 import NOISE_AXES, candidate_v4
+from zslbench.data.synthetic_v4 import NOISE_AXES, SynthSpecV4
 from zslbench.protocol import test_split
 from zslbench.registry import METHODS
 from zslbench.report.published import load_published
@@ -51,19 +51,20 @@ GRID: dict[str, tuple[float, ...]] = {
     "unexplained": (0.7, 1.4),
     "realisation": (0.8,),
 }
-"""Stage 1: the knobs the search moves and the values it tries (6 combinations per dataset: 2 CPU cores)."""
+"""Stage 1 for generator v3: the knobs the search moves and the values it tries (6 combinations)."""
+V4_GRID: dict[str, tuple[float, ...]] = {
+    "noise": (1.5, 2.0, 2.5),
+    "unexplained": (0.35, 0.5),
+    "realisation": (0.8,),
+}
+"""Stage 1 for generator v4 (its noise concentrates on the class directions, so it needs far less noise
+than v3 for the same accuracy; the searches that set the built-in knobs: results/README.md, "A generator
+v4")."""
 REFINE: dict[str, float] = {"noise": 1.5, "unexplained": 0.35}
 """Stage 2: from stage 1's best, one step up and down in each of these knobs (4 more combinations);
 with ``--refine-rounds n`` repeated around the new best while it moves, at most n times."""
-V4_NOISE_GRID: dict[str, tuple[float, ...]] = {
-    "synth-cub": (10.0, 13.0, 16.0),
-    "synth-sun": (4.0, 7.0, 10.0),
-    "synth-awa2": (12.0, 15.0, 18.0),
-}
-"""Stage 1's noise values for the candidate v4 (random noise axes), which needs more noise than v3 for the
-same accuracy. Set from ESZSL-only probes against ESZSL's published numbers (part of the calibration
-set): ESZSL ZSL on synth-cub 71.0 / 29.0 at noise 9.5 / 20 (published 53.9), synth-sun 59.1 / 40.7 at
-5 / 10 (54.5), synth-awa2 68.2 / 63.7 at 10 / 14 (58.6)."""
+V4_REFINE: dict[str, float] = {"noise": 0.25, "unexplained": 0.15}
+"""Stage 2's steps for generator v4."""
 
 
 def targets(published_csv: Path | None = None) -> dict[str, dict[tuple[str, str], float]]:
@@ -107,20 +108,21 @@ def base_settings(dataset: str, epochs: int | None) -> BaseClassifierSettings:
     return s
 
 
-def search(dataset: str, target: dict, epochs: int | None, log=print, *, generator: int = 3,
-           noise_axes: str = "random", refine_rounds: int = 1,
+def search(dataset: str, target: dict, epochs: int | None, log=print, *, generator: int = 4,
+           noise_axes: str | None = None, refine_rounds: int = 1,
            grid_values: dict[str, tuple[float, ...]] | None = None) -> tuple[dict, float, dict]:
-    """Stage 1 (:data:`GRID`), then stage 2 (:data:`REFINE` around the best so far): the lowest loss wins.
+    """Stage 1 (:data:`V4_GRID`; v3: :data:`GRID`), then stage 2 (:data:`V4_REFINE`; v3: :data:`REFINE`)
+    around the best so far: the lowest loss wins.
 
-    ``generator`` 4 searches the candidate v4 (:class:`SynthSpecV4` with ``noise_axes``) built from the
-    dataset's v3 spec, with :data:`V4_NOISE_GRID`'s noise values; ``grid_values`` replace stage 1's values.
+    ``generator`` 4 searches the built-in spec ``dataset`` (``noise_axes``: another v4 variant of it), 3
+    the frozen v3 spec ``dataset-v3``; ``grid_values`` replace stage 1's values.
     """
-    spec = SYNTHETIC[dataset]
-    grid = dict(GRID)
-    if generator == 4:
-        spec = candidate_v4(spec, noise_axes=noise_axes)
-        grid["noise"] = V4_NOISE_GRID.get(dataset, grid["noise"])
+    spec = SYNTHETIC[dataset if generator == 4 else f"{dataset}-v3"]
+    grid = dict(V4_GRID if generator == 4 else GRID)
+    if noise_axes is not None:
+        spec = replace(spec, noise_axes=noise_axes)
     grid.update(grid_values or {})
+    refine = V4_REFINE if generator == 4 else REFINE
     base = base_settings(dataset, epochs)
     best: tuple = (None, np.inf, None)
     tried: set[str] = set()
@@ -141,7 +143,7 @@ def search(dataset: str, target: dict, epochs: int | None, log=print, *, generat
         trial(dict(zip(grid, values)))
     for _ in range(refine_rounds):
         centre = dict(best[0])
-        for k, step in REFINE.items():
+        for k, step in refine.items():
             for sign in (-1, 1):
                 knobs = {**centre, k: round(centre[k] + sign * step, 6)}
                 if knobs[k] > 0 and json.dumps(knobs, sort_keys=True) not in tried:
@@ -164,48 +166,62 @@ def write_knobs(knobs: dict[str, dict[str, float]]) -> None:
     path.write_text(text[:m.start(1)] + body + text[m.end(1):])
 
 
+def best_in_log(text: str) -> dict[str, dict]:
+    """Per dataset, the knobs of the lowest-loss trial line of a search log (every search in it counts)."""
+    best: dict[str, tuple[float, dict]] = {}
+    for line in text.splitlines():
+        m = re.match(r"(synth-\S+) (\{.*\}) loss (\d+(?:\.\d+)?) ", line)
+        if m and float(m.group(3)) < best.get(m.group(1), (np.inf,))[0]:
+            best[m.group(1)] = (float(m.group(3)), json.loads(m.group(2)))
+    return {name: knobs for name, (_, knobs) in best.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--datasets", nargs="+", default=None, help="default: every built-in v3 dataset with targets")
+    p.add_argument("--datasets", nargs="+", default=None,
+                   help="default: every built-in benchmark-like dataset with calibration-set numbers")
     p.add_argument("--base-epochs", type=int, default=None, help="cheaper base classifier during the search")
     p.add_argument("--write", action="store_true", help="write the chosen knobs into zslbench/data/synthetic.py")
-    p.add_argument("--generator", type=int, choices=(3, 4), default=3,
-                   help="4: search the candidate generator v4 (not built in; never written)")
-    p.add_argument("--noise-axes", choices=NOISE_AXES, default="random", help="the candidate v4's variant")
+    p.add_argument("--generator", type=int, choices=(3, 4), default=4,
+                   help="4: the built-in generator; 3: the frozen v3 (synth-X-v3; never written)")
+    p.add_argument("--noise-axes", choices=NOISE_AXES, default=None,
+                   help="another v4 variant than the built-in one (never written)")
     p.add_argument("--refine-rounds", type=int, default=1, help="stage-2 rounds (while the best moves)")
-    for knob in ("noise", "unexplained"):
+    for knob in ("noise", "unexplained", "realisation"):
         p.add_argument(f"--{knob}", type=float, nargs="+", default=None, help=f"stage 1's {knob} values")
+    p.add_argument("--noise-decay", type=float, nargs="+", default=None,
+                   help="stage 1's noise_decay values (v4's noise spectrum exponent; default 1)")
     p.add_argument("--from-log", type=Path, default=None,
-                   help="write the knobs a finished search chose (its 'CHOSEN' lines) instead of searching")
+                   help="write, per dataset, the knobs of a search log's lowest-loss line instead of searching")
     args = p.parse_args(argv)
+    if args.noise_decay and args.generator != 4:
+        p.error("--noise-decay: only generator v4 has it")
     if args.from_log is not None:
-        chosen = {}
-        for line in args.from_log.read_text().splitlines():
-            m = re.match(r"CHOSEN (\S+) (\{.*\}) loss", line)
-            if m:
-                chosen[m.group(1)] = json.loads(m.group(2))
+        chosen = best_in_log(args.from_log.read_text())
         if not chosen:
-            print(f"{args.from_log}: no 'CHOSEN' line", file=sys.stderr)
+            print(f"{args.from_log}: no search line ('synth-X {{knobs}} loss L ...')", file=sys.stderr)
             return 2
         write_knobs(chosen)
-        print("wrote", ", ".join(chosen))
+        print("wrote", ", ".join(f"{k} {json.dumps(v)}" for k, v in chosen.items()))
         return 0
     tg = targets()
-    names = args.datasets or [n for n, s in SYNTHETIC.items() if isinstance(s, SynthSpecV3)]
+    names = args.datasets or [n for n, s in SYNTHETIC.items() if isinstance(s, SynthSpecV4)]
     chosen = {}
     for name in names:
-        real = name[len("synth-"):].upper()
+        real = family_of(name)
         if real not in tg:
             print(f"{name}: no calibration-set number for {real}; knobs left as they are", file=sys.stderr)
             continue
         knobs, l_, m = search(name, tg[real], args.base_epochs, generator=args.generator,
                               noise_axes=args.noise_axes, refine_rounds=args.refine_rounds,
-                              grid_values={k: tuple(getattr(args, k)) for k in ("noise", "unexplained")
+                              grid_values={k: tuple(getattr(args, k))
+                                           for k in ("noise", "unexplained", "realisation", "noise_decay")
                                            if getattr(args, k)})
         print(f"CHOSEN {name} {json.dumps(knobs)} loss {l_:.2f}")
         chosen[name] = knobs
-    if args.write and chosen and args.generator == 4:
-        print("--write: the candidate generator v4 is not built in; nothing written", file=sys.stderr)
+    if args.write and chosen and (args.generator == 3 or args.noise_axes is not None):
+        print("--write: only the built-in generator v4's knobs are written (v3 is frozen; other v4 variants "
+              "are not built in); nothing written", file=sys.stderr)
         return 2
     if args.write and chosen:
         write_knobs(chosen)

@@ -82,8 +82,12 @@ def procedure(name: str) -> Procedure:
 
 
 def family_of(dataset: str) -> str:
-    """The default family of a dataset name: ``synth-cub`` -> ``CUB``; real names are their own family."""
-    return dataset[len("synth-"):].upper() if dataset.startswith("synth-") else dataset
+    """The default family of a dataset name: ``synth-cub`` (and its older generator ``synth-cub-v3``) ->
+    ``CUB``; real names are their own family."""
+    if not dataset.startswith("synth-"):
+        return dataset
+    name = dataset[len("synth-"):]
+    return (name[:-len("-v3")] if name.endswith("-v3") else name).upper()
 
 
 def dataset_family(dataset: Mapping[str, Any]) -> str:

@@ -5,8 +5,11 @@ machine (tests, CI, a newcomer's first ``zslbench run --all``) and so methods ca
 benchmarks' scale. Numbers on them say nothing about CUB, AWA2, SUN, AWA1, aPY or FLO; how close they come
 to the published numbers on the real data is measured by ``zslbench reproduce`` (results/reproduction.md).
 
-Generator v3 (synth-cub, synth-awa2, synth-sun, synth-awa1, synth-apy, synth-flo; sizes and splits of the
-real benchmarks, :data:`V3_STRUCTURE`) models what makes the real data hard:
+Generator v4 (synth-cub, synth-awa2, synth-sun, synth-awa1, synth-apy, synth-flo; sizes and splits of the
+real benchmarks, :data:`V3_STRUCTURE`) is generator v3 with one change, in step 4: the isotropic noise
+becomes noise with a power-law spectrum whose leading axes are the class means' principal directions
+(:class:`~zslbench.data.synthetic_v4.SynthSpecV4`), so the features' covariance decays like trained CNN
+features' instead of v3's nearly flat spectrum. Generator v3 models what makes the real data hard:
 
 1. classes come in families of similar classes; a low-dimensional class latent (shared in part within a
    family) drives every attribute's logit, so attributes are correlated. ``p_true`` (C, A) is the
@@ -21,13 +24,15 @@ real benchmarks, :data:`V3_STRUCTURE`) models what makes the real data hard:
    classes), plus isotropic noise; features are rectified and scaled to a mean of 0.5, so they are
    non-negative and sparse like ResNet pool features.
 
-The difficulty knobs (noise, unexplained, realisation) are chosen per dataset by
-``benchmarks/calibrate_synthetic.py``, by a grid search against the calibration set only
-(:data:`CALIBRATION_SET`: ESZSL's and ConSE's published ZSL and GZSL seen/unseen on res101); every other
-published number (:data:`HELD_OUT_SET`) is left to measure realism.
+The v4 datasets keep the v3 layouts (same images in the same classes and splits); ``synth-X-v3`` still
+makes the v3 instance under the v3 records' identity. The difficulty knobs (noise, unexplained,
+realisation; v4 also noise_decay) are chosen per dataset by ``benchmarks/calibrate_synthetic.py``, by a
+grid search against the calibration set only (:data:`CALIBRATION_SET`: ESZSL's and ConSE's published ZSL
+and GZSL seen/unseen on res101); every other published number (:data:`HELD_OUT_SET`) is left to measure
+realism.
 
 synth-tiny (12 classes, 64-d) is still made by generator v2, unchanged: it is the tests' and the
-regression baseline's fixture. Both generators mirror the proposed split, including its quirk:
+regression baseline's fixture. All generators mirror the proposed split, including its quirk:
 ``train_loc`` contains some ``test_seen`` images, so the protocol's protection against that leak is
 exercised on synthetic data too.
 """
@@ -43,10 +48,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from zslbench.data.dataset import Dataset, DatasetError, DatasetIdentity, dataset_layout_sha256
+from zslbench.data.synthetic_spec import SynthSpecV3
+from zslbench.data.synthetic_v4 import SynthSpecV4
 
-GENERATOR_VERSION = 3
-"""The current generator (synth-tiny keeps v2). A spec's version is part of its dataset's identity: bump
-it (with a new spec class) when a generator's output changes."""
+GENERATOR_VERSION = 4
+"""The current generator (synth-tiny keeps v2, ``synth-X-v3`` v3). A spec's version is part of its
+dataset's identity: bump it (with a new spec class) when a generator's output changes."""
 
 
 @dataclass(frozen=True)
@@ -85,81 +92,33 @@ class SynthSpec:
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class SynthSpecV3:
-    """Sizes, structure and difficulty knobs of one generator-v3 dataset (see the module docstring).
 
-    The difficulty knobs (``noise``, ``unexplained``, ``realisation``) are chosen per dataset by
-    ``benchmarks/calibrate_synthetic.py`` against the calibration set only (:data:`CALIBRATION_SET`).
-    """
-
-    version: ClassVar[int] = 3
-
-    name: str
-    n_classes: int
-    n_unseen: int
-    n_val_unseen: int
-    att_dim: int
-    """Attributes (for text descriptors: the hidden attributes the text is written from)."""
-    n_images: int
-    seed: int
-    n_families: int
-    """Families of similar classes (bird families, animal orders, scene types, ...)."""
-    zero_share: float
-    """Share of exact zeros in ``original_att`` (real: CUB 0.43, AWA 0.29, SUN 0.46, aPY 0.80)."""
-    noise: float
-    """Std of per-image isotropic noise, in units of the class signal's std."""
-    unexplained: float
-    """Std of class appearance the descriptors do not explain, in units of the explained part's std."""
-    realisation: float
-    """0: every image shows its class's mean attributes; 1: each image shows each attribute or not (a
-    Bernoulli draw with the class's probability), so images of one class differ in what they show."""
-    nuisance: float = 0.7
-    """Std of within-class variation inside the span of the class appearances (pose, background, lighting
-    that make an image look like another class), in units of the class signal's std."""
-    text_dim: int = 0
-    """>0: descriptors are dense ``text_dim``-d sentence-like embeddings of the hidden attributes (FLO)."""
-    feature_dim: int = 2048
-    latent_dim: int = 24
-    """Rank of the attribute correlations (attributes are driven by a low-dimensional class latent)."""
-    family_share: float = 0.6
-    """Share of a class's latent and unexplained appearance's variance that comes from its family."""
-    annotation_noise: float = 0.6
-    """Logit-scale std of the gap between annotated attribute strengths and the true ones."""
-    channel_density: float = 0.04
-    """Share of feature channels each attribute drives (non-negative, sparse appearance map)."""
-    offset: float = -0.3
-    """Added before rectification (sets the share of exact zeros in the features)."""
-    test_seen_share: float = 0.2
-
-    def checksum(self) -> str:
-        payload = json.dumps({"generator_version": self.version, **asdict(self)}, sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()
-
-    def noise_map(self, rng: np.random.Generator, class_mean: np.ndarray) -> np.ndarray | None:
-        """(d, d) map from white noise to the noise; None: isotropic (v4 candidate: synthetic_v4)."""
-        return None
+def _knobs(name: str, table: dict[str, dict[str, float]]) -> dict[str, float]:
+    while name not in table:
+        name = BORROWED_KNOBS[name]
+    return table[name]
 
 
-def _v3(name: str, **fields: Any) -> SynthSpecV3:
-    source = name
-    while source not in CALIBRATED_KNOBS:
-        source = BORROWED_KNOBS[source]
-    return SynthSpecV3(name=name, **{**fields, **CALIBRATED_KNOBS[source]})
-
-
-# BEGIN CALIBRATED KNOBS (written by benchmarks/calibrate_synthetic.py --write; do not edit by hand)
-CALIBRATED_KNOBS: dict[str, dict[str, float]] = {
+V3_KNOBS: dict[str, dict[str, float]] = {
     "synth-cub": {"noise": 9.5, "unexplained": 1.4, "realisation": 0.8},
     "synth-sun": {"noise": 5.0, "unexplained": 1.05, "realisation": 0.8},
     "synth-awa2": {"noise": 9.5, "unexplained": 1.4, "realisation": 0.8},
+}
+"""Generator v3's knobs as its calibration chose them (results/synthetic_calibration.log); frozen, so the
+``synth-X-v3`` datasets stay the instances the v3 records were made on."""
+
+# BEGIN CALIBRATED KNOBS (written by benchmarks/calibrate_synthetic.py --write; do not edit by hand)
+CALIBRATED_KNOBS: dict[str, dict[str, float]] = {
+    "synth-cub": {"noise": 2.0, "unexplained": 0.35, "realisation": 0.8},
+    "synth-awa2": {"noise": 2.5, "unexplained": 0.5, "realisation": 0.8, "noise_decay": 0.5},
+    "synth-sun": {"noise": 2.25, "unexplained": 0.5, "realisation": 1.0, "noise_decay": 0.5},
 }
 # END CALIBRATED KNOBS
 
 BORROWED_KNOBS: dict[str, str] = {"synth-awa1": "synth-awa2", "synth-apy": "synth-awa2", "synth-flo": "synth-cub"}
 """A dataset without calibrated knobs takes those of this sibling: coarse-grained aPY and AWA1 from AWA2
-(their searches did not fit in the CPU time of the session that built v3), fine-grained FLO from CUB (FLO
-has no calibration-set number)."""
+(their searches did not fit in the CPU time of the sessions that built v3 and v4), fine-grained FLO from
+CUB (FLO has no calibration-set number); in v3 and v4 alike."""
 
 V3_STRUCTURE: dict[str, dict[str, Any]] = {
     "synth-cub": dict(n_classes=200, n_unseen=50, n_val_unseen=50, att_dim=312, n_images=11788, seed=101,
@@ -184,10 +143,14 @@ SYNTHETIC: dict[str, SynthSpec | SynthSpecV3] = {
     "synth-tiny": SynthSpec("synth-tiny", n_classes=12, n_unseen=4, n_val_unseen=3, att_dim=16, n_images=480,
                             feature_dim=64, latent_dim=6, hidden_dim=32, seed=11, annotation_noise=0.5,
                             unexplained=0.5, image_attribute_noise=0.3, noise=1.5, offset=0.5),
-    **{name: _v3(name, **structure) for name, structure in V3_STRUCTURE.items()},
+    **{name: SynthSpecV4(name=name, noise_axes="classes_first", **structure, **_knobs(name, CALIBRATED_KNOBS))
+       for name, structure in V3_STRUCTURE.items()},
+    **{f"{name}-v3": SynthSpecV3(name=name, **structure, **_knobs(name, V3_KNOBS))
+       for name, structure in V3_STRUCTURE.items()},
 }
-"""Built-in datasets: synth-tiny (generator v2, the tests' fixture) and six generator-v3 datasets that
-mimic the standard benchmarks (see :data:`V3_STRUCTURE`)."""
+"""Built-in datasets: synth-tiny (generator v2, the tests' fixture), six generator-v4 datasets that mimic
+the standard benchmarks (see :data:`V3_STRUCTURE`), and their v3 predecessors ``synth-X-v3`` (identity
+name ``synth-X``, as in the v3 records, which stay reproducible)."""
 
 CALIBRATION_SET: dict[str, tuple[str, ...]] = {
     "methods": ("eszsl", "conse"),
@@ -216,6 +179,7 @@ LAYOUT_SHA256: dict[str, str] = {
     "synth-apy": "068bee33ebb29adbf01f0c6cfebbe7ea1441f94af3359d017cd3603d0932e757",
     "synth-flo": "01453624b26b82c01e66fd7461bebb652f156aa1b279d4024b16cdc3b855e26d",
 }
+LAYOUT_SHA256.update({f"{name}-v3": LAYOUT_SHA256[name] for name in V3_STRUCTURE})  # v4 keeps v3's layouts
 """:func:`~zslbench.data.dataset_layout_sha256` of each built-in dataset (which image is in which class and
 split); :func:`make_synthetic` refuses to return a different instance. Class sizes break rounding ties by
 class index and use no sort whose tie order depends on the CPU (generator v2's ``argsort`` did, see

@@ -1,9 +1,10 @@
-"""A candidate generator v4 for the built-in datasets, measured and not adopted (results/README.md).
+"""Generator v4 of the built-in datasets (results/README.md, "A generator v4").
 
 :class:`SynthSpecV4` is generator v3 (:mod:`zslbench.data.synthetic`) with within-class noise whose
-covariance spectrum decays as a power law; :func:`candidate_v4` makes one from a v3 spec, and
-:func:`~zslbench.data.synthetic.dataset_from_spec` generates it. ``benchmarks/calibrate_synthetic.py
---generator 4`` searches its knobs.
+covariance spectrum decays as a power law; the built-in ``synth-X`` datasets use its ``"classes_first"``
+variant (v4-B). :func:`candidate_v4` makes one from a v3 spec, and
+:func:`~zslbench.data.synthetic.dataset_from_spec` generates it. ``benchmarks/calibrate_synthetic.py``
+searches its knobs.
 """
 
 from __future__ import annotations
@@ -13,24 +14,24 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from zslbench.data.synthetic import SynthSpecV3
+from zslbench.data.synthetic_spec import SynthSpecV3
 
 NOISE_AXES: tuple[str, ...] = ("random", "classes_first", "class_shaped")
 
 
 @dataclass(frozen=True)
 class SynthSpecV4(SynthSpecV3):
-    """A candidate generator v4, not built in: v3 with within-class noise of a power-law spectrum.
+    """Generator v4: v3 with within-class noise of a power-law spectrum.
 
     v3's isotropic noise gives its features a nearly flat covariance spectrum, where the feature
     covariance of trained CNNs follows a power law with an exponent near 1 (Ghosh et al., arXiv
     2202.05808). Here the noise's variance along the i-th axis of an orthonormal basis is proportional to
     ``i ** -noise_decay``, and ``noise`` is still its root mean square per channel. ``noise_axes`` orders
-    the basis (what each variant gave: results/README.md, "A generator v4?"):
+    the basis (what each variant gave: results/README.md, "A generator v4"):
 
     - ``"random"``: a random (Haar) basis; the classes then differ mostly along the quietest axes;
     - ``"classes_first"``: the principal directions of the centred class means first (largest class
-      variance first), then a random complement;
+      variance first), then a random complement (the built-in datasets);
     - ``"class_shaped"``: as ``"classes_first"``, but the noise variance along each class direction is
       proportional to the class means' variance along it (and decays as the power law from their median
       over the complement), so every class direction has the same signal-to-noise ratio.
