@@ -20,19 +20,10 @@ Pipeline of one ``fit``:
 3. ``scores`` encodes test images to their latent means and applies the chosen softmax head.
 
 Each fit reports its training health (``training_health``, see :mod:`zslbench.methods.generative`) and
-:func:`decoder_health` in its record (``method_info``). Version 1 (MinMax features, per-dimension latent
-noise) collapsed on every built-in dataset: within the first epoch every hidden unit of the image decoder
-stopped firing (the L1 reconstruction of sparse features is lowered fastest by switching them off), the
-image VAE fell back to its prior, and the run scored at chance. Measured on the synth-cub validation
-split (seed 0, ``fast`` widths, 20 epochs): standardised features keep the decoder alive but the image
-codes still carry no class information (ZSL 3.7%); the release's noise (one draw per sample, see
-:func:`sample_latent`) gives 21.7% with MinMax features and 23.5% (GZSL H 24.3%) with both.
-
-Version 3 (same split): the image encoder memorised the training images (nearest class mean in the
-latent space: 99.9% on training images of seen classes, 26% on held-out ones; ZSL 24.0%, GZSL H 15.5%).
-Dropout 0.5 on the encoder's input features (``input_dropout``; not in the paper) and 40 epochs give ZSL
-36.6% and best-calibrated H 28.4-29.4%, and 50 instead of 200 image codes per seen class in the GZSL
-classifier balance seen and unseen classes (H 3.1% -> 21.6%).
+:func:`decoder_health` in its record (``method_info``). Defaults that differ from the paper, each chosen on
+validation classes (the measurements are in results/README.md, "Generative family on v3"): standardised
+features, one noise draw per sample as in the release (:func:`sample_latent`), dropout on the image
+encoder's input (``input_dropout``) and fewer image codes per seen class in the GZSL classifier.
 
 Epochs are a hyper-parameter selected by the harness on validation classes; the last epoch is kept.
 """

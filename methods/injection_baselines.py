@@ -412,11 +412,13 @@ class SubReg(ClassifierInjection):
     family = "image-free baselines"
     table_order = {"icis": 2}
 
-    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {}}  # the defaults are the paper's
-    version: ClassVar[int] = 1
+    hparam_notes = {"output_norm": {"seen_mean": SEEN_MEAN_NOTE}}
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {"output_norm": "raw"}}
+    version: ClassVar[int] = 2  # v2: output_norm (default seen_mean; v1 and the paper preset: raw rows)
     space: ClassVar[Mapping[str, Param]] = {
         **predictor_space(),
         "penalty": Param(1e-3, low=1e-5, high=1e-1, log=True, help="weight of the subspace penalty"),
+        "output_norm": output_norm_param(paper="raw"),
     }
     test_params: ClassVar[Mapping[str, Any]] = dict(_PREDICTOR_TEST_PARAMS)
     description = "Sub.Reg. (after Akyurek et al.): subspace-regularised weight predictor (image-free)"
@@ -437,7 +439,7 @@ class SubReg(ClassifierInjection):
         self.train_info_ = info
         with torch.no_grad():
             pred = net(torch.as_tensor(view.descriptors[view.unseen], dtype=torch.float32, device=device))
-        return pred.cpu().numpy().astype(np.float64)
+        return scale_rows(pred.cpu().numpy().astype(np.float64), T, str(self.output_norm))
 
     def record_info(self) -> dict[str, Any]:
         """Training facts for the run record: epochs run, whether early stopping fired, final loss."""

@@ -37,7 +37,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from zslbench.method import ClassifierInjection, LinearClassifier, Param, TrainView
+from zslbench.method import SEEN_MEAN_NOTE, ClassifierInjection, LinearClassifier, Param, TrainView, \
+    output_norm_param, scale_rows
 from zslbench.methods.icis import ICIS_SEED_BOUND, SlopeStopper, train_predictor
 from zslbench.methods.injection_baselines import predictor_space
 from zslbench.registry import register_method
@@ -134,11 +135,14 @@ class WDAE(ClassifierInjection):
                                           "adaptation allows 1000 under the slope rule"),
         "variant": Param("wdae", help="'wdae' (the wDAE paper) or 'icis_release' (the ICIS code's adaptation; "
                                       "see the module docstring); the paper preset selects the latter"),
+        "output_norm": output_norm_param(paper="raw"),
     }
+    hparam_notes = {"output_norm": {"seen_mean": SEEN_MEAN_NOTE}}
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {
-        "paper": {"dae_hidden_dim": 0, "dae_max_epochs": 1000, "variant": "icis_release"},
+        "paper": {"dae_hidden_dim": 0, "dae_max_epochs": 1000, "variant": "icis_release", "output_norm": "raw"},
     }
-    version: ClassVar[int] = 2  # v2: the paper preset follows the ICIS release (variant icis_release)
+    # v2: the paper preset follows the ICIS release (variant icis_release); v3: output_norm (default seen_mean)
+    version: ClassVar[int] = 3
     test_params: ClassVar[Mapping[str, Any]] = {"hidden_dim": 32, "max_epochs": 30, "lr": 1e-3,
                                                 "dae_hidden_dim": 16, "dae_max_epochs": 30}
     description = "wDAE-GNN (Gidaris & Komodakis, CVPR 2019), ICIS adaptation (image-free)"
@@ -175,7 +179,7 @@ class WDAE(ClassifierInjection):
             nbr, w = topk_graph(_similarity(X, release), int(self.top_k), float(self.temperature))
             refined = dae(X, nbr, w)[0].cpu().numpy().astype(np.float64)
         self.refined_seen_ = refined[:T.shape[0]] if release else None
-        return refined[T.shape[0]:]
+        return scale_rows(refined[T.shape[0]:], T_np, str(self.output_norm))
 
     def record_info(self) -> dict[str, Any]:
         """Training facts of both stages (predictor, DAE) for the run record."""

@@ -120,13 +120,15 @@ def test_scale_rows_modes():
         scale_rows(rows, seen, "unit")
 
 
-PAPER_OUTPUT_NORM = {"costa": "raw", "wavg": "norm_scale", "smo": "norm_scale", "ridge_injection": "raw"}
+PAPER_OUTPUT_NORM = {"costa": "raw", "wavg": "norm_scale", "smo": "norm_scale", "ridge_injection": "raw",
+                     "subreg": "raw", "wdae": "raw"}
 
 
-@pytest.mark.parametrize("name", ["costa", "wavg", "smo", "ridge_injection"])
+@pytest.mark.parametrize("name", sorted(PAPER_OUTPUT_NORM))
 def test_unseen_rows_default_to_the_seen_rows_mean_norm(tiny_view, name):
     """Default: each predicted row rescaled (direction kept) to the seen rows' mean norm; the paper
-    presets keep the ICIS paper's scale (COSTA raw, WAvg / SMO the norm-scale heuristic; ridge raw)."""
+    presets keep the ICIS paper's scale (COSTA, Sub.Reg., wDAE raw, WAvg / SMO the norm-scale heuristic;
+    ridge raw)."""
     _, split, view = tiny_view
     cls = METHODS.get(name)
     assert cls.space["output_norm"].default == "seen_mean"

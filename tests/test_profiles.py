@@ -16,22 +16,21 @@ def test_profile_caps_name_registered_methods_and_parameters():
         for method, caps in profile.hparams.items():
             space = METHODS.get(method).space  # unknown method names raise here
             assert set(caps) <= set(space), (profile.name, method, set(caps) - set(space))
-        for method in (*profile.undertrained, *profile.left_out):
+        for method in profile.left_out:
             METHODS.get(method)
+        assert set(profile.hparams) <= set(profile.left_out), "what runs by default runs at full settings"
         assert profile.seeds and profile.datasets
 
 
-def test_quick_banner_names_the_undertrained_methods():
+def test_quick_banner_names_the_left_out_methods_and_their_caps():
     banner = QUICK.banner()
-    assert banner.startswith("QUICK PROFILE") and "UNDER-TRAINED" in banner
-    for method in QUICK.undertrained:
-        assert method in banner
+    assert banner.startswith("QUICK PROFILE") and "LEFT OUT" in banner
+    assert all(m in banner for m in QUICK.left_out) and "UNDER-TRAINED" in banner
     assert "icis," not in banner and "icis (" not in banner  # ICIS itself runs at its full settings
-    assert "LEFT OUT" in banner and all(m in banner for m in QUICK.left_out)
 
 
 def test_quick_run_leaves_out_its_left_out_methods_unless_named(tmp_path, capsys):
-    assert QUICK.left_out, "the quick profile leaves out the generative family"
+    assert {"f_clswgan", "icis_mlp", "wdae"} <= set(QUICK.left_out)
     assert main(["run", "--quick", "--dry-run", "--results", str(tmp_path)]) == 0
     planned = capsys.readouterr().out
     assert "  icis on synth-cub seed=0 [quick profile]" in planned
