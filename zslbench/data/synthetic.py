@@ -39,16 +39,14 @@ exercised on synthetic data too.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar
 
 import numpy as np
 
 from zslbench.data.dataset import Dataset, DatasetError, DatasetIdentity, dataset_layout_sha256
-from zslbench.data.synthetic_spec import SynthSpecV3
+from zslbench.data.synthetic_spec import SynthSpecV3, spec_checksum
 from zslbench.data.synthetic_v4 import SynthSpecV4
 
 GENERATOR_VERSION = 4
@@ -88,8 +86,7 @@ class SynthSpec:
     test_seen_share: float = 0.2
 
     def checksum(self) -> str:
-        payload = json.dumps({"generator_version": self.version, **asdict(self)}, sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()
+        return spec_checksum(self)
 
 
 
@@ -179,11 +176,12 @@ LAYOUT_SHA256: dict[str, str] = {
     "synth-apy": "068bee33ebb29adbf01f0c6cfebbe7ea1441f94af3359d017cd3603d0932e757",
     "synth-flo": "01453624b26b82c01e66fd7461bebb652f156aa1b279d4024b16cdc3b855e26d",
 }
-LAYOUT_SHA256.update({f"{name}-v3": LAYOUT_SHA256[name] for name in V3_STRUCTURE})  # v4 keeps v3's layouts
 """:func:`~zslbench.data.dataset_layout_sha256` of each built-in dataset (which image is in which class and
 split); :func:`make_synthetic` refuses to return a different instance. Class sizes break rounding ties by
 class index and use no sort whose tie order depends on the CPU (generator v2's ``argsort`` did, see
 results/README.md), so every machine makes the same layout."""
+LAYOUT_SHA256.update({f"{name}-v3": LAYOUT_SHA256[name] for name in V3_STRUCTURE})  # v4 keeps v3's layouts
+
 
 
 def _class_sizes(rng: np.random.Generator, n_classes: int, n_images: int) -> np.ndarray:

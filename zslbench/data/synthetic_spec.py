@@ -6,9 +6,15 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
+
+
+def spec_checksum(spec: Any) -> str:
+    """sha256 of a generator spec (a dataclass with a ``version``): its fields and generator version."""
+    payload = json.dumps({"generator_version": spec.version, **asdict(spec)}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -60,8 +66,7 @@ class SynthSpecV3:
     test_seen_share: float = 0.2
 
     def checksum(self) -> str:
-        payload = json.dumps({"generator_version": self.version, **asdict(self)}, sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()
+        return spec_checksum(self)
 
     def noise_map(self, rng: np.random.Generator, class_mean: np.ndarray) -> np.ndarray | None:
         """(d, d) map from white noise to the noise; None: isotropic (v4's: :mod:`zslbench.data.synthetic_v4`)."""
