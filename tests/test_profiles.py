@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from zslbench.cli import main
 from zslbench.profiles import PROFILES, QUICK
@@ -65,6 +66,8 @@ def test_quick_run_writes_labelled_records_and_outputs_in_its_own_folder(tmp_pat
     assert not (tmp_path / "runs").exists()  # never mixed with the benchmark's records
     recs = [rec for _, rec in iter_records(quick)]
     assert len(recs) == 2 and {r["spec"]["profile"] for r in recs} == {"quick"}
+    if (os.cpu_count() or 1) >= 2:  # validation and test fits side by side
+        assert all(r["timing"]["parallel_splits"] for r in recs)
     assert f"leaderboard: {quick / 'leaderboard.md'}" in out and f"figures:     {quick / 'figures'}/" in out
     assert (quick / "tables" / "icis.md").read_text().startswith("**QUICK PROFILE")
     assert (quick / "leaderboard.md").read_text().startswith("**QUICK PROFILE")

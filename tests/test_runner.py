@@ -181,3 +181,32 @@ def test_paper_procedure_is_labelled_and_uses_raw_rows_on_both_splits(tmp_path, 
     assert rec["base_classifier"]["selection"] == "test_seen" and rec["base_classifier"]["rows_centred"] is False
     # validation never sees test images; both splits use the same (raw) row representation
     assert ("validation", "last", False, False) in calls and ("test", "test_seen", False, True) in calls
+
+
+def test_parallel_splits_give_the_numbers_of_a_sequential_one_thread_run(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setenv("ZSLBENCH_THREADS", "1")
+    specs = make_specs(["icis"], ["synth-tiny"], [0], test_params=True)
+    before = torch.get_num_threads()
+    for folder, parallel in (("seq", False), ("par", True)):
+        run_specs(specs, results_dir=tmp_path / folder, cache_dir=tmp_path / "cache", progress=False,
+                  parallel_splits=parallel)
+    assert torch.get_num_threads() == before
+    for spec in specs:
+        seq, par = (read_record(record_path(tmp_path / d, spec)) for d in ("seq", "par"))
+        assert par["status"] == "ok" and par["timing"]["parallel_splits"] is True
+        assert "parallel_splits" not in seq["timing"]
+        for key in ("metrics", "validation", "per_class", "selected_hparams", "method_info"):
+            if key == "validation":
+                seq[key].pop("seconds"), par[key].pop("seconds")
+            assert par[key] == seq[key], key
+
+
+def test_parallel_splits_need_runs_in_process(tmp_path, capsys):
+    with pytest.raises(ValueError, match="parallel_splits"):
+        run_specs(make_specs(["random"], ["synth-tiny"], [0]), results_dir=tmp_path, jobs=2,
+                  parallel_splits=True)
+    code = main(["run", "-m", "random", "-d", "synth-tiny", "--seeds", "0", "--jobs", "2", "--parallel-splits",
+                 "--results", str(tmp_path)])
+    assert code == 2 and "--parallel-splits needs runs in this process" in capsys.readouterr().err

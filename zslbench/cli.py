@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fix a hyper-parameter for the methods that have it (repeatable)")
     run.add_argument("--test-params", action="store_true", help="use each method's tiny test settings")
     run.add_argument("--jobs", "-j", type=int, default=1)
+    run.add_argument("--parallel-splits", action="store_true", help="fit validation and test splits at once, "
+                     "one thread each (one trial, --jobs 1; numbers of ZSLBENCH_THREADS=1; on in --quick)")
     run.add_argument("--backend", choices=("loky", "threading", "dask", "ray"), default="loky")
     run.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler / Ray cluster")
     run.add_argument("--device", default="cpu", help="torch device for methods that use torch (default cpu)")
@@ -170,6 +172,8 @@ def _run_problems(args: argparse.Namespace, methods: Sequence[str], overrides: d
         problems.append(f"--trials must be >= 1 (1: the defaults only), got {args.trials}")
     if args.jobs < 1:
         problems.append(f"--jobs must be >= 1, got {args.jobs}")
+    if args.parallel_splits and (args.jobs != 1 or args.backend != "loky" or args.scheduler):
+        problems.append("--parallel-splits needs runs in this process: --jobs 1, the loky backend, no --scheduler")
     for key, value in overrides.items():
         having = [m for m in methods if key in METHODS.get(m).space]
         if not having:
@@ -274,6 +278,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.seeds = args.seeds or list(profile.seeds)
         args.results = Path(args.results) / profile.results_subdir
         common["profile"] = profile
+        args.parallel_splits |= (profile.parallel_splits and (os.cpu_count() or 1) >= 2 and args.jobs == 1
+                                 and args.backend == "loky" and not args.scheduler)
         print(profile.banner())
     if args.sweep:
         if args.sweep not in config.sweeps:
@@ -329,9 +335,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"zslbench run: error: {message} ({n} run(s) of {name} not made)", file=sys.stderr)
     todo = [spec for spec in p.todo if spec.dataset_name not in broken]
     started = time.perf_counter()
-    summaries = run_specs(todo, results_dir=args.results, data_root=data_root, jobs=args.jobs,
-                          overwrite=args.overwrite, device=args.device, backend=args.backend,
-                          scheduler=args.scheduler, embeddings_dir=args.embeddings_dir)
+    summaries = run_specs(todo, results_dir=args.results, data_root=data_root, jobs=args.jobs, device=args.device,
+                          overwrite=args.overwrite, backend=args.backend, scheduler=args.scheduler,
+                          embeddings_dir=args.embeddings_dir, parallel_splits=args.parallel_splits)
     wall = time.perf_counter() - started
     rows = []
     for spec in {s.run_id: s for s in specs}.values():

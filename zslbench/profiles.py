@@ -29,6 +29,8 @@ class Profile:
             of the left-out methods when they are named with ``-m``.
         left_out: per method, why the profile does not run it unless it is named with ``-m`` (then its
             ``hparams`` caps apply, and the reason says what they do to it); said in the banner.
+        parallel_splits: fit each run's validation and test splits at the same time when the runs are
+            made in one process on a machine with 2+ cores (``run --parallel-splits``).
     """
 
     name: str
@@ -39,6 +41,7 @@ class Profile:
     base_classifier: Mapping[str, Any] = field(default_factory=dict)
     hparams: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     left_out: Mapping[str, str] = field(default_factory=dict)
+    parallel_splits: bool = False
 
     def banner(self) -> str:
         text = f"{self.name.upper()} PROFILE: {self.summary}. A first-run check, not the benchmark's numbers."
@@ -64,6 +67,7 @@ QUICK = Profile(
     datasets=("synth-cub",),
     seeds=(0,),
     results_subdir="quick",
+    parallel_splits=True,
     hparams={
         **{m: {"max_epochs": 20} for m in _ICIS_ABLATIONS},
         "wdae": {"max_epochs": 20, "dae_max_epochs": 10},

@@ -37,6 +37,7 @@ from zslbench.protocol import (
 )
 from zslbench.provenance import PeakMemory, cpu_context, git_revision, provenance_static
 from zslbench.records import RunSpec, new_record, record_path, write_record
+from zslbench.torch_runtime import torch_threads
 from zslbench.registry import METHODS, RegistryError
 
 __all__ = [  # the evaluation, provenance and hyper-parameter names are re-exported for existing callers
@@ -80,8 +81,14 @@ def _base_classifier(ds: Dataset, split: Split, spec: RunSpec, *, device: str, c
                                cache_dir=cache_dir, test_seen=test_seen)
 
 
-def execute(spec: RunSpec, ds: Dataset, *, device: str = "cpu", cache_dir: Path | None = None) -> dict[str, Any]:
-    """Run ``spec`` on the loaded dataset and return the record's result fields (no I/O)."""
+def execute(spec: RunSpec, ds: Dataset, *, device: str = "cpu", cache_dir: Path | None = None,
+            parallel_splits: bool = False) -> dict[str, Any]:
+    """Run ``spec`` on the loaded dataset and return the record's result fields (no I/O).
+
+    With ``parallel_splits`` and a single trial (nothing to select before the final fit), the validation
+    fit runs in a second process while this one makes the final fit, each with one torch thread: the
+    numbers are those of a sequential run with ``ZSLBENCH_THREADS=1``.
+    """
     cls = METHODS.get(spec.method)
     proc = procedure(spec.procedure)
     objective = spec.search.get("objective", "gzsl_h")
@@ -92,17 +99,41 @@ def execute(spec: RunSpec, ds: Dataset, *, device: str = "cpu", cache_dir: Path 
     info = {"dataset": ds.name, "descriptor_id": ds.identity.descriptor_id, "procedure": spec.procedure}
     val = apply_setting(ds, validation_split(ds), setting, spec.seed, image_free=image_free)
     test = apply_setting(ds, test_split(ds), setting, spec.seed, image_free=image_free)
+    candidates = trial_candidates(spec)
+    parallel = parallel_splits and len(candidates) == 1
 
     # 1. selection on the validation split: hyper-parameter trials, then gamma
     t0 = time.perf_counter()
     val_base = _base_classifier(ds, val, spec, device=device, cache_dir=cache_dir)[0] if image_free else None
-    trials = []
-    for t, hp in enumerate(trial_candidates(spec)):
-        method = cls(device=device, **hp)
-        ev = evaluate_method(method, ds, val, base=val_base, rng=np.random.default_rng([spec.seed, 1, t]),
-                             info={**info, "split": "validation"})
-        trials.append((ev.metrics()[objective], hp, ev))
-        log.info("%s trial %d: validation %s = %.4f", spec.describe(), t, objective, trials[-1][0])
+    val_info = {**info, "split": "validation"}
+    pending = None
+    if parallel:  # the final fit's settings are known: start the validation fit beside it
+        pending = _split_executor().submit(_validation_trial, cls, candidates[0], ds, val, val_base,
+                                           [spec.seed, 1, 0], val_info, device)
+        trials = []
+    else:
+        trials = [_score_trial(cls, hp, ds, val, val_base, [spec.seed, 1, t], val_info, device, objective)
+                  for t, hp in enumerate(candidates)]
+        for t, (score, _, _) in enumerate(trials):
+            log.info("%s trial %d: validation %s = %.4f", spec.describe(), t, objective, score)
+    val_seconds = time.perf_counter() - t0
+
+    # 2. the final fit on trainval, tested once
+    best_hp = candidates[0] if parallel else max(trials, key=lambda r: r[0])[1]
+    with torch_threads(1 if parallel else None):
+        base_info = None
+        test_base = None
+        if image_free:
+            test_base, base_info = _base_classifier(ds, test, spec, device=device, cache_dir=cache_dir)
+        method = cls(device=device, **best_hp)
+        t1 = time.perf_counter()
+        view = train_view(ds, test, access=cls.access, base=test_base, info={**info, "split": "test"})
+        with fit_progress():
+            method.fit(view, rng=np.random.default_rng([spec.seed, 2]))
+        fit_seconds = time.perf_counter() - t1
+    if pending is not None:
+        val_ev, val_seconds = pending.result()
+        trials = [(val_ev.metrics()[objective], best_hp, val_ev)]
     best_score, best_hp, best_ev = max(trials, key=lambda r: r[0])
     gamma = best_ev.curve().best_gamma()
     validation = {
@@ -110,34 +141,58 @@ def execute(spec: RunSpec, ds: Dataset, *, device: str = "cpu", cache_dir: Path 
         "score": best_score,
         "metrics": best_ev.metrics(gamma),
         "trials": [{"hparams": hp, "score": s} for s, hp, _ in trials],
-        "seconds": time.perf_counter() - t0,
+        "seconds": val_seconds,
     }
-
-    # 2. the final fit on trainval, tested once
-    base_info = None
-    test_base = None
-    if image_free:
-        test_base, base_info = _base_classifier(ds, test, spec, device=device, cache_dir=cache_dir)
-    method = cls(device=device, **best_hp)
-    t1 = time.perf_counter()
-    view = train_view(ds, test, access=cls.access, base=test_base, info={**info, "split": "test"})
-    with fit_progress():
-        method.fit(view, rng=np.random.default_rng([spec.seed, 2]))
-    fit_seconds = time.perf_counter() - t1
     ev = score_split(method, ds, test)
     metrics = ev.metrics(gamma)
     uses_test = proc.uses_test_data(cls.access)
+    timing = {"fit_seconds": fit_seconds, "score_seconds": ev.score_seconds}
+    if parallel:
+        timing["parallel_splits"] = True
     return {
         "selected_hparams": best_hp,
         "validation": validation,
         "metrics": metrics,
         "per_class": ev.per_class(ds.class_names),
         "curve": _downsample_curve(ev.curve()),
-        "timing": {"fit_seconds": fit_seconds, "score_seconds": ev.score_seconds},
+        "timing": timing,
         "base_classifier": base_info,
         "method_info": method.record_info(),
         "uses_test_data_for_selection": uses_test,
     }
+
+
+def _score_trial(cls, hp, ds, split, base, rng_seed, info, device, objective) -> tuple[float, dict, Evaluation]:
+    """(validation objective, hyper-parameters, evaluation) of one trial fitted and scored on ``split``."""
+    ev = evaluate_method(cls(device=device, **hp), ds, split, base=base, rng=np.random.default_rng(rng_seed),
+                         info=info)
+    return ev.metrics()[objective], hp, ev
+
+
+def _validation_trial(cls, hp, ds, split, base, rng_seed, info, device) -> tuple[Evaluation, float]:
+    """Worker side of ``parallel_splits``: one validation trial with one torch thread, no progress output.
+
+    Returns the evaluation and its wall seconds.
+    """
+    import os
+
+    import torch
+
+    from zslbench.progress import PROGRESS_ENV
+
+    os.environ[PROGRESS_ENV] = "0"
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    ev = evaluate_method(cls(device=device, **hp), ds, split, base=base, rng=np.random.default_rng(rng_seed),
+                         info=info)
+    return ev, time.perf_counter() - t0
+
+
+def _split_executor():
+    """The one-worker process pool of ``parallel_splits`` (loky's, kept alive between runs)."""
+    from joblib.externals.loky import get_reusable_executor
+
+    return get_reusable_executor(max_workers=1, timeout=300)
 
 
 def run(
@@ -148,11 +203,13 @@ def run(
     device: str = "cpu",
     cache_dir: Path | None = None,
     embeddings_dir: Path | None = None,
+    parallel_splits: bool = False,
 ) -> dict[str, Any]:
     """Run one spec and write its record atomically (``ok`` or ``failed``). Returns the record.
 
     A failure inside the run is recorded with its traceback and does not raise; KeyboardInterrupt does
-    raise, and leaves no record (the write only happens once the run is complete).
+    raise, and leaves no record (the write only happens once the run is complete). ``parallel_splits``:
+    see :func:`execute` (the record's ``cpu_seconds`` and peak memory are then this process's only).
     """
     from zslbench.data.sources import load_dataset
 
@@ -174,7 +231,7 @@ def run(
                     "re-plan the sweep"
                 )
             layout = dataset_layout_sha256(ds)
-            result = execute(spec, ds, device=device, cache_dir=cache_dir)
+            result = execute(spec, ds, device=device, cache_dir=cache_dir, parallel_splits=parallel_splits)
             _check_metric_ranges({"run_id": spec.run_id, **result})  # a bad metric fails this run only
             record.update(result)
             record["status"] = "ok"
@@ -190,7 +247,6 @@ def run(
                             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     write_record(record_path(results_dir, spec), record)
     return record
-
 
 
 def _check_metric_ranges(record: dict[str, Any]) -> None:

@@ -219,7 +219,8 @@ def check_datasets(
 
 
 def _run_one(spec: RunSpec, results_dir: str, data_root: str | None, device: str, cache_dir: str | None,
-             embeddings_dir: str | None, threads: int = 1, in_process: bool = True) -> dict[str, Any]:
+             embeddings_dir: str | None, threads: int = 1, in_process: bool = True,
+             parallel_splits: bool = False) -> dict[str, Any]:
     """Worker entry point (module level so every joblib backend can pickle it)."""
     import torch
 
@@ -232,7 +233,8 @@ def _run_one(spec: RunSpec, results_dir: str, data_root: str | None, device: str
     torch.set_num_threads(threads)
     record = run(spec, results_dir=Path(results_dir), data_root=Path(data_root) if data_root else None,
                  device=device, cache_dir=Path(cache_dir) if cache_dir else None,
-                 embeddings_dir=Path(embeddings_dir) if embeddings_dir else None)
+                 embeddings_dir=Path(embeddings_dir) if embeddings_dir else None,
+                 parallel_splits=parallel_splits)
     # Ship back only what the summary needs: per-class lists can be large.
     return {k: record.get(k) for k in ("run_id", "status", "error", "metrics", "timing")} | {
         "spec": record["spec"]}
@@ -316,15 +318,21 @@ def run_specs(
     cache_dir: Path | None = None,
     embeddings_dir: Path | None = None,
     progress: bool | None = None,
+    parallel_splits: bool = False,
 ) -> list[dict[str, Any]]:
     """Run every spec that ``overwrite`` says must run; return the summaries of the runs made.
 
     A failed run is recorded and the sweep goes on. With ``jobs == 1`` and the default backend, runs
     happen in this process (easiest to debug); otherwise through joblib with ``backend``.
+    ``parallel_splits`` (in-process runs only) fits each run's validation and test splits at the same
+    time in two processes (:func:`zslbench.runner.execute`).
     """
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
+    in_process = jobs == 1 and backend == "loky" and not scheduler
+    if parallel_splits and not in_process:
+        raise ValueError("parallel_splits needs runs in this process (jobs=1, the loky backend, no scheduler)")
     results_dir = Path(results_dir)
     cache_dir = cache_dir or results_dir / "cache"
     remove_stale_temp_files(results_dir)
@@ -335,10 +343,10 @@ def run_specs(
     out = []
     try:
         with sigterm_as_interrupt():
-            if jobs == 1 and backend == "loky" and not scheduler:
+            if in_process:
                 for spec in todo:
                     bar.set_postfix_str(spec.describe(), refresh=True)
-                    out.append(_run_one(spec, *args))
+                    out.append(_run_one(spec, *args, parallel_splits=parallel_splits))
                     bar.update()
             else:
                 with backend_context(backend, jobs, scheduler):
