@@ -142,16 +142,11 @@ def test_class_sizes_give_the_remainder_to_the_lowest_indices_among_ties(n_image
     assert _class_sizes(_EqualShares(), 5, n_images).tolist() == expected
 
 
-@pytest.mark.parametrize("method,name", [("ridge_s2v", "synth-cub-v3"), ("eszsl", "synth-cub-v3"),
-                                         ("eszsl", "synth-sun-v3")])
+@pytest.mark.parametrize("method,name", [("ridge_s2v", "synth-cub"), ("eszsl", "synth-cub"),
+                                         ("eszsl", "synth-sun")])
 def test_committed_records_are_remade_on_this_machine(tmp_path, method, name):
     """A closed-form method's committed record comes out again here: the spec planned today has the
-    committed run id, and the run gives the same validation choice, metrics and per-class accuracies.
-
-    The committed records were made on generator v3, which ``synth-X-v3`` still makes under the records'
-    identity (name ``synth-X``, split version ``synthetic-v3``); the run is executed on that dataset
-    directly, since a spec naming ``synth-X`` loads today's generator.
-    """
+    committed run id, and the run gives the same validation choice, metrics and per-class accuracies."""
     from pathlib import Path
 
     from zslbench.records import read_record, record_path
@@ -160,7 +155,7 @@ def test_committed_records_are_remade_on_this_machine(tmp_path, method, name):
 
     committed = Path(__file__).resolve().parents[1] / "results"
     spec = make_specs([method], [name], [0])[0]
-    assert spec.dataset["split_version"] == "synthetic-v3" and spec.dataset_name == name[:-len("-v3")]
+    assert spec.dataset["split_version"] == "synthetic-v4"
     old = read_record(record_path(committed, spec))  # fails if the run id moved
     assert old["run_id"] == spec.run_id and old["spec"] == spec.to_json()
     new = execute(spec, make_synthetic(name))
