@@ -193,9 +193,10 @@ def test_paper_preset_is_the_published_setup():
         assert paper.dropout == 0.5 and paper.weight_decay == 5e-4 and paper.lr == 1e-3
         assert not paper.center and not paper.center_targets and paper.self_weight == 1.0
         assert paper.loss == "cosine" and not paper.output_span
-        assert cls.version == 3
+        assert cls.version == (4 if name == "gcnz" else 3)
     gcnz = METHODS.get("gcnz")(**METHODS.get("gcnz").presets["paper"])
     assert gcnz.hidden == "2048,2048,1024,1024,512" and not gcnz.layer_bias and gcnz.epochs == 300
+    assert gcnz.dropout_layers == 2  # the release drops the input of its last two layers only
     for name in ("sgcn", "dgp"):  # the DGP release: biases, 3000 epochs
         paper = METHODS.get(name)(**METHODS.get(name).presets["paper"])
         assert paper.layer_bias and paper.epochs == 3000
@@ -215,6 +216,35 @@ def test_default_unseen_rows_lie_in_the_seen_rows_span(name, tiny, base):
         rows = method.classifier_.augmented[len(base.classes):] - method.target_offset_
         outside = np.linalg.norm(rows - rows @ q @ q.T) / np.linalg.norm(rows)
         assert (outside < 1e-6) if span else (outside > 0.1), (span, outside)
+
+
+@pytest.mark.parametrize("dropout_layers, dropped", [(None, [0, 1, 2]), (2, [1, 2]), (0, [])])
+def test_dropout_only_on_the_last_layers_inputs(dropout_layers, dropped):
+    """In training mode a layer whose input is dropped sees a different input on every pass; with
+    ``dropout_layers=2`` (GCNZ's release) the first layers' inputs are the same on every pass."""
+    import torch
+
+    from zslbench.methods.gcn import _gcn_module
+
+    rng = np.random.default_rng(0)
+    adj = normalized_adjacency(knn_graph(rng.standard_normal((6, 4)), 2))
+    prop = torch.as_tensor(adj.toarray(), dtype=torch.float32).to_sparse()
+    net = _gcn_module(rng.standard_normal((6, 4)), prop, [4, 8, 8, 3], 0.5, "cpu", dropout_layers=dropout_layers)
+    seen: dict[int, list] = {i: [] for i in range(3)}
+    for i, layer in enumerate(net.layers):
+        layer.register_forward_pre_hook(lambda _m, args, i=i: seen[i].append(args[0].detach().clone()))
+    net.train()
+    torch.manual_seed(0)
+    net(), net()
+    changed = [i for i in range(3) if not torch.equal(seen[i][0], seen[i][1])]
+    assert changed == dropped
+
+
+def test_gcnz_rejects_negative_dropout_layers(tiny, base):
+    view = train_view(tiny, test_split(tiny), access="image_free", base=base)
+    with pytest.raises(ValueError, match="gcnz: dropout_layers must be >= 0"):
+        METHODS.get("gcnz")(**{**METHODS.get("gcnz").test_params, "dropout_layers": -1, "epochs": 2}).fit(
+            view, rng=np.random.default_rng(0))
 
 
 def test_mse_loss_with_weight_decay_is_ridge_on_a_linear_layer():
