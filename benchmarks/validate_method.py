@@ -2,7 +2,9 @@
 
 The fit is exactly the harness's trial 0 of ``zslbench run`` (same split, same ``rng`` stream
 ``[seed, 1, 0]``, the method's defaults or ``--preset``, then ``--set`` overrides), so its uncalibrated
-numbers equal a record's validation trial at the same hyper-parameters. Printed: ZSL top-1, GZSL seen /
+numbers equal a record's validation trial at the same hyper-parameters: hyper-parameters resolve as in
+the harness (defaults < preset < ``benchmark.toml`` < ``--set``), and image-free methods get the
+harness's validation base classifier (from ``results/cache`` when it is there). Printed: ZSL top-1, GZSL seen /
 unseen / H uncalibrated, AUSUC, calibrated H at the best gamma on this split, the fit's training-health
 summary (when the method records one), wall time and peak memory. Used to choose settings without
 touching test data.
@@ -18,22 +20,10 @@ import argparse
 import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 from _common import measured
-
-
-def parse_value(text: str):
-    """'3' -> 3, '0.5' -> 0.5, 'true' -> True, anything else stays a string."""
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -48,34 +38,36 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("ZSLBENCH_PROGRESS", "0")
-    from zslbench.evaluation import evaluate_method
-    from zslbench.data.sources import load_dataset
-    from zslbench.registry import METHODS
-    from zslbench.protocol import validation_split
     import torch
 
-    from zslbench.sweep import threads_per_job
+    from zslbench.cli import _parse_set
+    from zslbench.data.sources import load_dataset
+    from zslbench.evaluation import evaluate_method
+    from zslbench.hparams import trial_candidates
+    from zslbench.protocol import Setting, apply_setting, validation_split
+    from zslbench.registry import METHODS
+    from zslbench.runner import _base_classifier
+    from zslbench.sweep import make_specs, threads_per_job
 
     torch.set_num_threads(threads_per_job(1))  # ZSLBENCH_THREADS, else every core
     cls = METHODS.get(args.method)
-    hp = {k: p.default for k, p in cls.space.items()}
-    if args.preset:
-        if args.preset not in cls.presets:
-            parser.error(f"--preset: {args.method} has no preset {args.preset!r} (presets: {sorted(cls.presets)})")
-        hp |= cls.presets[args.preset]
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or key not in cls.space:
-            parser.error(f"--set {item!r}: expected KEY=VALUE with KEY one of {sorted(cls.space)}")
-        hp[key] = parse_value(value)
+    overrides = _parse_set(args.set)
+    unknown = sorted(set(overrides) - set(cls.space))
+    if unknown:
+        parser.error(f"--set {', '.join(unknown)}: not hyper-parameters of {args.method} ({sorted(cls.space)})")
+    # the harness's own resolution: defaults < preset < benchmark.toml (per dataset family) < --set
+    [spec] = make_specs([args.method], [args.dataset], [args.seed], preset=args.preset, hparams_overrides=overrides)
+    hp = trial_candidates(spec)[0]
     t_load = time.perf_counter()
     ds = load_dataset(args.dataset)
-    split = validation_split(ds)
+    image_free = cls.access == "image_free"
+    split = apply_setting(ds, validation_split(ds), Setting(**spec.setting), spec.seed, image_free=image_free)
+    base = _base_classifier(ds, split, spec, device="cpu", cache_dir=Path("results/cache"))[0] if image_free else None
     load_s = time.perf_counter() - t_load
     method = cls(**hp)
 
     def fit_and_score():
-        return evaluate_method(method, ds, split, rng=np.random.default_rng([args.seed, 1, 0]))
+        return evaluate_method(method, ds, split, base=base, rng=np.random.default_rng([args.seed, 1, 0]))
 
     ev, wall, peak, _ = measured(fit_and_score)
     gamma = ev.curve().best_gamma()

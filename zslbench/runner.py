@@ -37,8 +37,8 @@ from zslbench.protocol import (
 )
 from zslbench.provenance import PeakMemory, cpu_context, git_revision, provenance_static
 from zslbench.records import RunSpec, new_record, record_path, write_record
-from zslbench.torch_runtime import torch_threads
 from zslbench.registry import METHODS, RegistryError
+from zslbench.torch_runtime import torch_threads
 
 __all__ = [  # the evaluation, provenance and hyper-parameter names are re-exported for existing callers
     "OBJECTIVES", "PROCEDURES", "SCORE_CHUNK", "Evaluation", "PeakMemory", "cpu_context", "evaluate_method",
@@ -112,10 +112,12 @@ def execute(spec: RunSpec, ds: Dataset, *, device: str = "cpu", cache_dir: Path 
                                            [spec.seed, 1, 0], val_info, device)
         trials = []
     else:
-        trials = [_score_trial(cls, hp, ds, val, val_base, [spec.seed, 1, t], val_info, device, objective)
-                  for t, hp in enumerate(candidates)]
-        for t, (score, _, _) in enumerate(trials):
-            log.info("%s trial %d: validation %s = %.4f", spec.describe(), t, objective, score)
+        trials = []
+        for t, hp in enumerate(candidates):
+            ev = evaluate_method(cls(device=device, **hp), ds, val, base=val_base,
+                                 rng=np.random.default_rng([spec.seed, 1, t]), info=val_info)
+            trials.append((ev.metrics()[objective], hp, ev))
+            log.info("%s trial %d: validation %s = %.4f", spec.describe(), t, objective, trials[-1][0])
     val_seconds = time.perf_counter() - t0
 
     # 2. the final fit on trainval, tested once
@@ -160,13 +162,6 @@ def execute(spec: RunSpec, ds: Dataset, *, device: str = "cpu", cache_dir: Path 
         "method_info": method.record_info(),
         "uses_test_data_for_selection": uses_test,
     }
-
-
-def _score_trial(cls, hp, ds, split, base, rng_seed, info, device, objective) -> tuple[float, dict, Evaluation]:
-    """(validation objective, hyper-parameters, evaluation) of one trial fitted and scored on ``split``."""
-    ev = evaluate_method(cls(device=device, **hp), ds, split, base=base, rng=np.random.default_rng(rng_seed),
-                         info=info)
-    return ev.metrics()[objective], hp, ev
 
 
 def _validation_trial(cls, hp, ds, split, base, rng_seed, info, device) -> tuple[Evaluation, float]:
