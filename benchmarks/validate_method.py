@@ -6,8 +6,9 @@ numbers equal a record's validation trial at the same hyper-parameters: hyper-pa
 the harness (defaults < preset < ``benchmark.toml`` < ``--set``), and image-free methods get the
 harness's validation base classifier (from ``results/cache`` when it is there). Printed: ZSL top-1, GZSL seen /
 unseen / H uncalibrated, AUSUC, calibrated H at the best gamma on this split, the fit's training-health
-summary (when the method records one), wall time and peak memory. Used to choose settings without
-touching test data.
+summary (when the method records one), wall time and peak memory. A method with parameters that every run
+compares on validation (:func:`zslbench.hparams.validation_grid`) gets one line per value, as the run's
+trials. Used to choose settings without touching test data.
 
 Usage:
     python benchmarks/validate_method.py -m f_clswgan -d synth-cub [--seed 0] [--preset fast]
@@ -42,11 +43,10 @@ def main(argv: list[str] | None = None) -> None:
 
     from zslbench.cli import _parse_set
     from zslbench.data.sources import load_dataset
-    from zslbench.evaluation import evaluate_method
-    from zslbench.hparams import trial_candidates
+    from zslbench.hparams import trial_candidates, validation_grid
     from zslbench.protocol import Setting, apply_setting, validation_split
     from zslbench.registry import METHODS
-    from zslbench.runner import _base_classifier
+    from zslbench.runner import _base_classifier, _grid_evaluations
     from zslbench.sweep import make_specs, threads_per_job
 
     torch.set_num_threads(threads_per_job(1))  # ZSLBENCH_THREADS, else every core
@@ -64,34 +64,36 @@ def main(argv: list[str] | None = None) -> None:
     split = apply_setting(ds, validation_split(ds), Setting(**spec.setting), spec.seed, image_free=image_free)
     base = _base_classifier(ds, split, spec, device="cpu", cache_dir=Path("results/cache"))[0] if image_free else None
     load_s = time.perf_counter() - t_load
-    method = cls(**hp)
 
-    def fit_and_score():
-        return evaluate_method(method, ds, split, base=base, rng=np.random.default_rng([args.seed, 1, 0]))
+    def fit_and_score():  # (hyper-parameters, evaluation, the fit's record_info) per compared value
+        return [(h, ev, method.record_info() or {}) for h, ev, method in
+                _grid_evaluations(cls, hp, validation_grid(spec), ds, split, base, [args.seed, 1, 0], {}, "cpu")]
 
-    ev, wall, peak, _ = measured(fit_and_score)
-    gamma = ev.curve().best_gamma()
-    m = ev.metrics(gamma)
-    info = method.record_info() if hasattr(method, "record_info") else {}
-    health = (info or {}).get("training_health") or {}
-    row = {"method": args.method, "version": cls.version, "dataset": args.dataset, "seed": args.seed,
-           "split": "validation", "hparams": {k: v for k, v in hp.items() if k in cls.space},
-           "overrides": args.set, "metrics": m, "wall_s": wall, "load_s": load_s, "peak_rss_mb": peak,
-           "training_health": health, "load_average": os.getloadavg()}
+    evaluations, wall, peak, _ = measured(fit_and_score)
     print(f"{args.method} v{cls.version} on {args.dataset} validation split, seed {args.seed}, "
-          f"overrides {args.set or 'none'}")
-    print("  ZSL %.1f  GZSL seen %.1f unseen %.1f H %.1f  AUSUC %.1f  H_cs %.1f (gamma %.3g)" % (
-        100 * m["zsl_top1"], 100 * m["gzsl_seen"], 100 * m["gzsl_unseen"], 100 * m["gzsl_h"],
-        100 * m["ausuc"], 100 * m["gzsl_h_cs"], gamma))
-    if health:
-        print(f"  health: collapsed {health.get('collapsed')}, separation "
-              f"{ {k: round(v, 4) for k, v in health.get('class_separation', {}).items()} }, "
-              f"reasons {health.get('collapse_reasons')}")
-        print(f"  losses start {health.get('loss_start')}\n  losses end   {health.get('loss_end')}")
-    print(f"  fit + score {wall:.0f} s wall, peak {peak:.0f} MB, load average {os.getloadavg()}", flush=True)
+          f"overrides {args.set or 'none'}; fit + score {wall:.0f} s wall, peak {peak:.0f} MB, "
+          f"load average {os.getloadavg()}")
+    rows = []
+    for trial_hp, ev, info in evaluations:
+        gamma = ev.curve().best_gamma()
+        m = ev.metrics(gamma)
+        compared = {k: trial_hp[k] for k in validation_grid(spec)}
+        print("  %sZSL %.1f  GZSL seen %.1f unseen %.1f H %.1f  AUSUC %.1f  H_cs %.1f (gamma %.3g)" % (
+            "".join(f"{k}={v} " for k, v in compared.items()), 100 * m["zsl_top1"], 100 * m["gzsl_seen"],
+            100 * m["gzsl_unseen"], 100 * m["gzsl_h"], 100 * m["ausuc"], 100 * m["gzsl_h_cs"], gamma))
+        health = info.get("training_health") or {}
+        if health:
+            print(f"    health: collapsed {health.get('collapsed')}, separation "
+                  f"{ {k: round(v, 4) for k, v in health.get('class_separation', {}).items()} }, "
+                  f"reasons {health.get('collapse_reasons')}")
+            print(f"    losses start {health.get('loss_start')}\n    losses end   {health.get('loss_end')}")
+        rows.append({"method": args.method, "version": cls.version, "dataset": args.dataset, "seed": args.seed,
+                     "split": "validation", "hparams": {k: v for k, v in trial_hp.items() if k in cls.space},
+                     "overrides": args.set, "metrics": m, "wall_s": wall, "load_s": load_s,
+                     "peak_rss_mb": peak, "training_health": health, "load_average": os.getloadavg()})
     if args.json:
         with open(args.json, "a") as fh:
-            fh.write(json.dumps(row) + "\n")
+            fh.writelines(json.dumps(row) + "\n" for row in rows)
 
 
 if __name__ == "__main__":

@@ -550,3 +550,28 @@ def test_cada_standardises_features_on_the_training_view(tiny):
     assert np.allclose(Z.mean(axis=0), 0, atol=1e-4)
     assert cada_vae.CADAVAE.space["feature_scaling"].default == "standard"
     assert cada_vae.CADAVAE.presets["paper"]["feature_scaling"] == "minmax"
+
+
+def test_cada_refit_equals_a_fresh_fit_with_the_changed_sample_counts(tiny):
+    ds, split, view = tiny
+    X = ds.features[split.eval_unseen]
+    changed = {"n_seen_latent": 10, "n_unseen_latent": 20}
+    fresh = cada_vae.CADAVAE(**cheap("cada_vae") | changed).fit(view, rng=np.random.default_rng(3))
+    refitted = cada_vae.CADAVAE(**cheap("cada_vae")).fit(view, rng=np.random.default_rng(3))
+    before = refitted.scores(X, split.candidates)
+    refitted.refit(**changed)
+    assert np.array_equal(refitted.scores(X, split.candidates), fresh.scores(X, split.candidates))
+    assert not np.array_equal(before, fresh.scores(X, split.candidates))
+    assert refitted.hparams == fresh.hparams
+    with pytest.raises(ValueError, match="refit can change only"):
+        refitted.refit(epochs=3)
+
+
+def test_cada_compares_its_seen_sample_count_on_validation_unless_a_preset_fixes_it():
+    from zslbench.hparams import validation_grid
+    from zslbench.sweep import make_specs
+
+    [default] = make_specs(["cada_vae"], ["synth-tiny"], [0])
+    [paper] = make_specs(["cada_vae"], ["synth-tiny"], [0], procedure="paper")
+    assert validation_grid(default) == {"n_seen_latent": (10, 25, 50, 100, 200)}
+    assert validation_grid(paper) == {}

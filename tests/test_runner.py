@@ -2,10 +2,13 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from zslbench.cli import main
-from zslbench.method import Method
+from zslbench.hparams import validation_grid
+from zslbench.method import Method, Param
+from zslbench.methods.linear_mappings import RidgeSemanticToVisual
 from zslbench.protocol import Setting
 from zslbench.data import dataset_layout_sha256
 from zslbench.records import RunSpec, iter_records, read_record, record_path, write_record
@@ -160,6 +163,43 @@ def test_hparam_search_selects_on_validation(tmp_path):
     best = max(trials, key=lambda t: t["score"])
     assert rec["selected_hparams"] == best["hparams"]
     assert rec["validation"]["score"] == pytest.approx(best["score"])
+
+
+class _GridRidge(RidgeSemanticToVisual):
+    """ridge_s2v whose penalty every run compares on validation; ``refit`` when ``refits`` is set."""
+
+    space = {"alpha": Param(1.0, choices=(0.01, 1.0, 100.0), select_on_validation=True)}
+    fits = 0
+
+    def fit(self, view, *, rng):
+        type(self).fits += 1
+        self.view_ = view
+        return super().fit(view, rng=rng)
+
+    def refit(self, **changes):
+        self.alpha = changes["alpha"]
+        return RidgeSemanticToVisual.fit(self, self.view_, rng=np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("refits", [True, False])
+def test_validation_grid_compares_every_choice_and_refits_when_the_method_can(tmp_path, monkeypatch, refits):
+    cls = type("GridRidge", (_GridRidge,), {"refit_params": frozenset({"alpha"} if refits else ())})
+    METHODS._ensure()
+    monkeypatch.setitem(METHODS._items, "grid_ridge", cls)
+    cls.name = "grid_ridge"
+    [spec] = make_specs(["grid_ridge"], ["synth-tiny"], [0], trials=2)
+    run_specs([spec], results_dir=tmp_path, progress=False)
+    rec = read_record(record_path(tmp_path, spec))
+    trials = rec["validation"]["trials"]
+    # two trials (the second draws nothing: alpha is the grid's) times three values, each once
+    assert [t["hparams"]["alpha"] for t in trials] == [1.0, 0.01, 100.0] * 2
+    best = max(trials, key=lambda t: t["score"])
+    assert rec["selected_hparams"] == best["hparams"]
+    # one fit per trial plus the final one when refitting; one per value otherwise
+    assert cls.fits == (2 + 1 if refits else 6 + 1)
+    # a value fixed by the spec is not compared
+    [fixed] = make_specs(["grid_ridge"], ["synth-tiny"], [0], hparams_overrides={"alpha": 0.01})
+    assert validation_grid(fixed) == {} and validation_grid(spec) == {"alpha": (0.01, 1.0, 100.0)}
 
 
 def test_paper_procedure_is_labelled_and_uses_raw_rows_on_both_splits(tmp_path, monkeypatch):

@@ -57,12 +57,25 @@ def resolve_hparams(spec: RunSpec) -> dict[str, Any]:
 
 def trial_candidates(spec: RunSpec) -> list[dict[str, Any]]:
     """The hyper-parameter candidates of a run: trial 0 is the resolved defaults; further trials draw
-    every searchable parameter that the spec does not fix, per name from the run seed."""
+    every searchable parameter that the spec does not fix, per name from the run seed (except those of
+    :func:`validation_grid`, which every trial compares in full)."""
     cls = METHODS.get(spec.method)
     base = resolve_hparams(spec)
     trials = int(spec.search.get("trials", 1))
-    free = {k: p for k, p in cls.space.items() if p.searchable and k not in spec.hparams}
+    free = {k: p for k, p in cls.space.items()
+            if p.searchable and not p.select_on_validation and k not in spec.hparams}
     out = [base]
     for t in range(1, trials):
         out.append(base | sample_hparams(free, seed=spec.seed, trial=t))
     return out
+
+
+def validation_grid(spec: RunSpec) -> dict[str, tuple[Any, ...]]:
+    """Name -> values that every trial of the run compares on the validation split: the method's
+    ``select_on_validation`` parameters that neither the spec nor its named preset fixes."""
+    cls = METHODS.get(spec.method)
+    fixed = set(spec.hparams)
+    if spec.preset is not None:
+        fixed |= set(cls.presets.get(spec.preset, {}))
+        fixed |= set(cls.presets_per_family.get(spec.preset, {}).get(dataset_family(spec.dataset), {}))
+    return {k: tuple(p.choices) for k, p in cls.space.items() if p.select_on_validation and k not in fixed}

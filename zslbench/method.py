@@ -14,6 +14,8 @@ behaviour change: it is part of the run identity), ``access`` (``"inductive"`` o
 ``space`` (name -> :class:`Param`), ``presets`` (named hyper-parameter overrides such as ``"paper"`` or
 ``"fast"``), ``presets_per_family`` (preset -> dataset family -> further overrides, for authors whose
 scripts differ per dataset) and ``test_params`` (tiny settings for the shared conformance test).
+A method whose last stage can be redone cheaply after ``fit`` lists those hyper-parameters in
+``refit_params`` and implements ``refit(**changes)``: the same result as a fresh fit with the changes.
 
 What reports and the regression check need to know about a method is declared here too (see
 :meth:`Method.report_meta`, which the runner copies into every record as ``method_meta``): ``label``,
@@ -44,7 +46,9 @@ class Param:
     """One hyper-parameter: its default and, optionally, a search distribution.
 
     Exactly one of ``choices`` / ``(low, high)`` describes the search space; neither means "fixed".
-    ``log`` samples (low, high) log-uniformly; ``integer`` rounds the draw.
+    ``log`` samples (low, high) log-uniformly; ``integer`` rounds the draw. ``select_on_validation``: every
+    run compares all ``choices`` on the validation split and keeps the best (see
+    :func:`zslbench.hparams.validation_grid`); cheaply when the method lists the name in ``refit_params``.
     """
 
     default: Any
@@ -54,6 +58,11 @@ class Param:
     log: bool = False
     integer: bool = False
     help: str = ""
+    select_on_validation: bool = False
+
+    def __post_init__(self) -> None:
+        if self.select_on_validation and (not self.choices or self.default not in self.choices):
+            raise ValueError("a parameter selected on validation needs choices that include its default")
 
     @property
     def searchable(self) -> bool:
@@ -109,6 +118,8 @@ class Param:
             out["choices"] = list(self.choices)
         if self.low is not None:
             out.update(low=self.low, high=self.high, log=self.log, integer=self.integer)
+        if self.select_on_validation:
+            out["select_on_validation"] = True
         return out
 
 
@@ -247,6 +258,8 @@ class Method:
     presets_per_family: ClassVar[Mapping[str, Mapping[str, Mapping[str, Any]]]] = {}
     test_params: ClassVar[Mapping[str, Any]] = {}
     description: ClassVar[str] = ""
+    refit_params: ClassVar[frozenset[str]] = frozenset()
+    """Hyper-parameters that :meth:`refit` can change after ``fit`` without redoing the whole fit."""
 
     # What reports need (copied into each record as ``method_meta``; see :meth:`report_meta`).
     label: ClassVar[str] = ""
@@ -281,6 +294,11 @@ class Method:
 
     def scores(self, X: np.ndarray, classes: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def refit(self, **changes: Any) -> "Method":
+        """Redo the stage of the last fit that ``changes`` (names in ``refit_params``) affect; the result
+        equals a fresh fit (same view and rng) with the changed hyper-parameters."""
+        raise NotImplementedError(f"{self.name}: refit is not implemented")
 
     def record_info(self) -> Mapping[str, Any] | None:
         """Diagnostics of the last fit, stored in the record as ``method_info`` (None: nothing)."""

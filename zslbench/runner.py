@@ -3,26 +3,28 @@
 Scoring a fitted method is :mod:`zslbench.evaluation`; the record's provenance is :mod:`zslbench.provenance`;
 the hyper-parameters of a run are :mod:`zslbench.hparams`.
 
-Model selection (hyper-parameter trials and the calibration offset gamma) uses the validation split only;
-the final model is refitted on trainval and tested once. What the ``paper`` procedure changes is its
+Model selection (hyper-parameter trials, the values of :func:`~zslbench.hparams.validation_grid` and the
+calibration offset gamma) uses the validation split only; the final model is refitted on trainval and
+tested once. What the ``paper`` procedure changes is its
 :class:`~zslbench.protocol.Procedure` object; its records are labelled.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import traceback
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from zslbench.data.dataset import Dataset, dataset_layout_sha256
 from zslbench.evaluation import SCORE_CHUNK, Evaluation, evaluate_method, fit_progress, score_split
-from zslbench.hparams import resolve_hparams, trial_candidates
+from zslbench.hparams import resolve_hparams, trial_candidates, validation_grid
 from zslbench.protocol import (
     OBJECTIVES,
     PROCEDURES,
@@ -100,7 +102,8 @@ def execute(spec: RunSpec, ds: Dataset, *, device: str = "cpu", cache_dir: Path 
     val = apply_setting(ds, validation_split(ds), setting, spec.seed, image_free=image_free)
     test = apply_setting(ds, test_split(ds), setting, spec.seed, image_free=image_free)
     candidates = trial_candidates(spec)
-    parallel = parallel_splits and len(candidates) == 1
+    grid = validation_grid(spec)
+    parallel = parallel_splits and len(candidates) == 1 and not grid
 
     # 1. selection on the validation split: hyper-parameter trials, then gamma
     t0 = time.perf_counter()
@@ -113,11 +116,12 @@ def execute(spec: RunSpec, ds: Dataset, *, device: str = "cpu", cache_dir: Path 
         trials = []
     else:
         trials = []
-        for t, hp in enumerate(candidates):
-            ev = evaluate_method(cls(device=device, **hp), ds, val, base=val_base,
-                                 rng=np.random.default_rng([spec.seed, 1, t]), info=val_info)
-            trials.append((ev.metrics()[objective], hp, ev))
-            log.info("%s trial %d: validation %s = %.4f", spec.describe(), t, objective, trials[-1][0])
+        for t, trial_hp in enumerate(candidates):
+            for hp, ev, _ in _grid_evaluations(cls, trial_hp, grid, ds, val, val_base, [spec.seed, 1, t],
+                                            val_info, device):
+                trials.append((ev.metrics()[objective], hp, ev))
+                log.info("%s trial %d%s: validation %s = %.4f", spec.describe(), t,
+                         "".join(f" {k}={hp[k]}" for k in grid), objective, trials[-1][0])
     val_seconds = time.perf_counter() - t0
 
     # 2. the final fit on trainval, tested once
@@ -162,6 +166,29 @@ def execute(spec: RunSpec, ds: Dataset, *, device: str = "cpu", cache_dir: Path 
         "method_info": method.record_info(),
         "uses_test_data_for_selection": uses_test,
     }
+
+
+def _grid_evaluations(cls, hp, grid, ds, split, base, rng_seed, info, device) -> Iterator[tuple[dict, Evaluation, Any]]:
+    """(hyper-parameters, evaluation on ``split``, fitted method) of trial ``hp`` and of each of its ``grid``
+    variants (a refitted method is the same object, changed in place).
+
+    All use the trial's rng seed. The variants are refits of the trial's fit when the method can change
+    every grid name in ``refit``, fresh fits otherwise.
+    """
+    method = cls(device=device, **hp)
+    yield hp, evaluate_method(method, ds, split, base=base, rng=np.random.default_rng(rng_seed), info=info), method
+    refit = set(grid) <= cls.refit_params
+    for values in itertools.product(*grid.values()):
+        changes = dict(zip(grid, values))
+        if all(hp[k] == v for k, v in changes.items()):
+            continue
+        if refit:
+            method.refit(**changes)
+            yield hp | changes, score_split(method, ds, split), method
+        else:
+            other = cls(device=device, **(hp | changes))
+            yield hp | changes, evaluate_method(other, ds, split, base=base, rng=np.random.default_rng(rng_seed),
+                                                info=info), other
 
 
 def _validation_trial(cls, hp, ds, split, base, rng_seed, info, device) -> tuple[Evaluation, float]:
