@@ -41,7 +41,6 @@ from torch import nn
 
 from zslbench.method import Param, TrainView
 from zslbench.methods.generative import (
-    GENERATIVE_SEED_BOUND,
     GenerativeMethod,
     MinMax,
     head_space,
@@ -54,7 +53,6 @@ from zslbench.methods.generative import (
     training_health,
 )
 from zslbench.registry import register_method
-from zslbench.toolbox import draw_seed
 
 log = logging.getLogger(__name__)
 
@@ -306,37 +304,20 @@ class CADAVAE(GenerativeMethod):
             model.eval()
             self.decoder_health_ = decoder_health(model, X)
         self.model_ = model
-        self.head_stage_ = (X, labels, att, view, draw_seed(rng, GENERATIVE_SEED_BOUND))
-        self.fit_head_stage()
+        self.end_training(rng, X=X, labels=labels, att=att, view=view)
         log.info("%s: fitted on %d images of %d seen classes in %.1fs", self.name, X.shape[0],
                  len(view.seen), time.perf_counter() - t0)
         return self
 
-    def refit(self, **changes: object) -> "CADAVAE":
-        """Redo the latent samples and the classifiers with ``changes`` (names in ``refit_params``); the
-        VAEs of the last fit are kept."""
-        if not hasattr(self, "head_stage_"):
-            raise RuntimeError(f"{self.name}: call fit before refit")
-        if set(changes) - self.refit_params:
-            raise ValueError(f"{self.name}: refit can change only {sorted(self.refit_params)}, "
-                             f"got {sorted(changes)}")
-        for key, value in changes.items():
-            self.hparams[key] = value
-            setattr(self, key, value)
-        self.fit_head_stage()
-        return self
-
-    def fit_head_stage(self) -> None:
-        """Latent samples from the trained VAEs, then the softmax classifiers (their own torch seed)."""
-        X, labels, att, view, seed = self.head_stage_
-        with seeded_torch(seed, self.device):
-            seen_Z, seen_y, syn_Z, syn_y = self.latent_training_set(self.model_, X, labels, att, view)
-            dead = self.decoder_health_["image_decoder_alive_units"] == 0
-            self.health_ = training_health(
-                self.history_, {"seen_latent": class_separation(seen_Z, seen_y),
-                                "unseen_latent": class_separation(syn_Z, syn_y)},
-                name=self.name, flags={"every hidden unit of the image decoder is inactive": dead})
-            self.heads_ = self.fit_heads(seen_Z, seen_y, syn_Z, syn_y, view)
+    def fit_head_stage(self, *, X: torch.Tensor, labels: np.ndarray, att: torch.Tensor, view: TrainView) -> None:
+        """Latent samples from the trained VAEs (see :meth:`latent_training_set`), then the classifiers."""
+        seen_Z, seen_y, syn_Z, syn_y = self.latent_training_set(self.model_, X, labels, att, view)
+        dead = self.decoder_health_["image_decoder_alive_units"] == 0
+        self.health_ = training_health(
+            self.history_, {"seen_latent": class_separation(seen_Z, seen_y),
+                            "unseen_latent": class_separation(syn_Z, syn_y)},
+            name=self.name, flags={"every hidden unit of the image decoder is inactive": dead})
+        self.heads_ = self.fit_heads(seen_Z, seen_y, syn_Z, syn_y, view)
 
     def record_info(self) -> dict[str, object]:
         """Training health and decoder health (see :func:`decoder_health`) of the last fit."""

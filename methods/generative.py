@@ -334,11 +334,42 @@ def head_space(*, epochs: int, batch_size: int, samples: str = "synthetic unseen
 class GenerativeMethod(Method):
     """Common checks and scoring of the generative baselines (access "inductive").
 
-    Subclasses include :func:`head_space` in their ``space``, set ``self.heads_`` in ``fit`` (with
-    :meth:`fit_heads`) and implement :meth:`embed` (test features -> the classifier's input space).
+    Subclasses include :func:`head_space` in their ``space`` and implement :meth:`embed` (test features ->
+    the classifier's input space). ``fit`` trains the feature model, then hands what the classifier stage
+    needs to :meth:`end_training`, which runs :meth:`fit_head_stage` (synthetic samples, ``health_`` and
+    ``heads_`` from :meth:`fit_heads`) under its own torch seed; :meth:`refit` reruns that stage alone with
+    changed ``refit_params`` (the sample counts), so the harness can compare them on validation cheaply.
     """
 
     access = "inductive"
+
+    def end_training(self, rng: np.random.Generator, **state: object) -> None:
+        """Keep ``state`` for the classifier stage, draw its torch seed from ``rng``, and run it."""
+        self.head_state_ = state
+        self.head_seed_ = toolbox.draw_seed(rng, GENERATIVE_SEED_BOUND)
+        self._run_head_stage()
+
+    def fit_head_stage(self, **state: object) -> None:
+        """Synthetic samples and the classifiers from the trained model: sets ``health_`` and ``heads_``."""
+        raise NotImplementedError
+
+    def refit(self, **changes: object) -> "GenerativeMethod":
+        """Redo the classifier stage of the last fit with ``changes`` (names in ``refit_params``); the trained
+        feature model is kept, and the result equals a fresh fit with the changes."""
+        if not hasattr(self, "head_state_"):
+            raise RuntimeError(f"{self.name}: call fit before refit")
+        if set(changes) - self.refit_params:
+            raise ValueError(f"{self.name}: refit can change only {sorted(self.refit_params)}, "
+                             f"got {sorted(changes)}")
+        for key, value in changes.items():
+            self.hparams[key] = value
+            setattr(self, key, value)
+        self._run_head_stage()
+        return self
+
+    def _run_head_stage(self) -> None:
+        with seeded_torch(self.head_seed_, self.device):
+            self.fit_head_stage(**self.head_state_)
 
     def check_view(self, view: TrainView) -> tuple[np.ndarray, np.ndarray]:
         """(features (n, d) float32, labels (n,)) of an inductive view; clear errors otherwise."""

@@ -197,6 +197,11 @@ def test_validation_grid_compares_every_choice_and_refits_when_the_method_can(tm
     assert rec["selected_hparams"] == best["hparams"]
     # one fit per trial plus the final one when refitting; one per value otherwise
     assert cls.fits == (2 + 1 if refits else 6 + 1)
+    # with one trial the grid still needs the validation results first: no parallel splits
+    [single] = make_specs(["grid_ridge"], ["synth-tiny"], [0])
+    run_specs([single], results_dir=tmp_path / "single", progress=False, parallel_splits=True)
+    rec = read_record(record_path(tmp_path / "single", single))
+    assert len(rec["validation"]["trials"]) == 3 and "parallel_splits" not in rec["timing"]
     # a value fixed by the spec is not compared
     [fixed] = make_specs(["grid_ridge"], ["synth-tiny"], [0], hparams_overrides={"alpha": 0.01})
     assert validation_grid(fixed) == {} and validation_grid(spec) == {"alpha": (0.01, 1.0, 100.0)}
