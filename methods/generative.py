@@ -335,10 +335,7 @@ class GenerativeMethod(Method):
     """Common checks and scoring of the generative baselines (access "inductive").
 
     Subclasses include :func:`head_space` in their ``space`` and implement :meth:`embed` (test features ->
-    the classifier's input space). ``fit`` trains the feature model, then hands what the classifier stage
-    needs to :meth:`end_training`, which runs :meth:`fit_head_stage` (synthetic samples, ``health_`` and
-    ``heads_`` from :meth:`fit_heads`) under its own torch seed; :meth:`refit` reruns that stage alone with
-    changed ``refit_params`` (the sample counts), so the harness can compare them on validation cheaply.
+    classifier inputs) and :meth:`fit_head_stage`, which ``fit`` reaches through :meth:`end_training`.
     """
 
     access = "inductive"
@@ -350,20 +347,17 @@ class GenerativeMethod(Method):
         self._run_head_stage()
 
     def fit_head_stage(self, **state: object) -> None:
-        """Synthetic samples and the classifiers from the trained model: sets ``health_`` and ``heads_``."""
+        """Synthetic samples, ``health_`` and ``heads_`` (:meth:`fit_heads`) from the trained model."""
         raise NotImplementedError
 
     def refit(self, **changes: object) -> "GenerativeMethod":
-        """Redo the classifier stage of the last fit with ``changes`` (names in ``refit_params``); the trained
-        feature model is kept, and the result equals a fresh fit with the changes."""
+        """Redo the classifier stage with ``changes`` (names in ``refit_params``): a fresh fit's result."""
         if not hasattr(self, "head_state_"):
             raise RuntimeError(f"{self.name}: call fit before refit")
         if set(changes) - self.refit_params:
-            raise ValueError(f"{self.name}: refit can change only {sorted(self.refit_params)}, "
-                             f"got {sorted(changes)}")
-        for key, value in changes.items():
-            self.hparams[key] = value
-            setattr(self, key, value)
+            raise ValueError(f"{self.name}: refit can change only {sorted(self.refit_params)}, got {sorted(changes)}")
+        self.hparams.update(changes)
+        self.__dict__.update(changes)
         self._run_head_stage()
         return self
 
