@@ -42,17 +42,26 @@ def resolve_hparams(spec: RunSpec) -> dict[str, Any]:
     An unknown preset or hyper-parameter name raises ValueError.
     """
     cls = METHODS.get(spec.method)
-    out = {k: p.default for k, p in cls.space.items()}
-    if spec.preset is not None:
-        if spec.preset not in cls.presets:
-            raise ValueError(f"{spec.method} has no preset {spec.preset!r} (presets: {sorted(cls.presets)})")
-        out.update(cls.presets[spec.preset])
-        out.update(cls.presets_per_family.get(spec.preset, {}).get(dataset_family(spec.dataset), {}))
+    out = {k: p.default for k, p in cls.space.items()} | preset_values(spec)
     problem = unknown_hparams(spec.method, cls.space, spec.hparams)
     if problem:
         raise ValueError(problem)
     out.update(spec.hparams)
     return out
+
+
+def preset_values(spec: RunSpec) -> dict[str, Any]:
+    """What the spec's named preset sets, its overrides for the dataset family included ({} without one).
+
+    An unknown preset raises ValueError.
+    """
+    if spec.preset is None:
+        return {}
+    cls = METHODS.get(spec.method)
+    if spec.preset not in cls.presets:
+        raise ValueError(f"{spec.method} has no preset {spec.preset!r} (presets: {sorted(cls.presets)})")
+    return {**cls.presets[spec.preset],
+            **cls.presets_per_family.get(spec.preset, {}).get(dataset_family(spec.dataset), {})}
 
 
 def trial_candidates(spec: RunSpec) -> list[dict[str, Any]]:
@@ -74,8 +83,5 @@ def validation_grid(spec: RunSpec) -> dict[str, tuple[Any, ...]]:
     """Name -> values that every trial of the run compares on the validation split: the method's
     ``select_on_validation`` parameters that neither the spec nor its named preset fixes."""
     cls = METHODS.get(spec.method)
-    fixed = set(spec.hparams)
-    if spec.preset is not None:
-        fixed |= set(cls.presets.get(spec.preset, {}))
-        fixed |= set(cls.presets_per_family.get(spec.preset, {}).get(dataset_family(spec.dataset), {}))
+    fixed = set(spec.hparams) | set(preset_values(spec))
     return {k: tuple(p.choices) for k, p in cls.space.items() if p.select_on_validation and k not in fixed}

@@ -110,12 +110,11 @@ def execute(spec: RunSpec, ds: Dataset, *, device: str = "cpu", cache_dir: Path 
     val_base = _base_classifier(ds, val, spec, device=device, cache_dir=cache_dir)[0] if image_free else None
     val_info = {**info, "split": "validation"}
     pending = None
+    trials = []
     if parallel:  # the final fit's settings are known: start the validation fit beside it
         pending = _split_executor().submit(_validation_trial, cls, candidates[0], ds, val, val_base,
                                            [spec.seed, 1, 0], val_info, device)
-        trials = []
     else:
-        trials = []
         for t, trial_hp in enumerate(candidates):
             for hp, ev, _ in _grid_evaluations(cls, trial_hp, grid, ds, val, val_base, [spec.seed, 1, t],
                                             val_info, device):
