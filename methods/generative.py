@@ -356,8 +356,7 @@ class GenerativeMethod(Method):
             raise RuntimeError(f"{self.name}: call fit before refit")
         if set(changes) - self.refit_params:
             raise ValueError(f"{self.name}: refit can change only {sorted(self.refit_params)}, got {sorted(changes)}")
-        self.hparams.update(changes)
-        self.__dict__.update(changes)
+        self.set_hparams(changes)
         self._run_head_stage()
         return self
 

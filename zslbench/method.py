@@ -285,8 +285,13 @@ class Method:
         if problem:
             raise TypeError(problem)
         self.device = device
-        self.hparams: dict[str, Any] = {k: p.default for k, p in self.space.items()} | hparams
-        for key, value in self.hparams.items():
+        self.hparams: dict[str, Any] = {}
+        self.set_hparams({k: p.default for k, p in self.space.items()} | hparams)
+
+    def set_hparams(self, values: Mapping[str, Any]) -> None:
+        """Record ``values`` in ``hparams`` and set each as an attribute (the one place both happen)."""
+        self.hparams.update(values)
+        for key, value in values.items():
             setattr(self, key, value)
 
     def fit(self, view: TrainView, *, rng: np.random.Generator) -> "Method":

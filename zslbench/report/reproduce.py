@@ -228,7 +228,8 @@ def render_markdown(rep: Reproduction) -> str:
                       "| family | method | metric | ours | published | diff |", "|---|---|---|---|---|---|"]
             block = block.sort_values(["family", "method", "metric"])
             for r in block.to_dict("records"):
-                std = f" ± {_pct(r['std'])}" if _pct(r["std"]) else ""  # none for one seed
+                std = _pct(r["std"])  # empty for one seed
+                std = f" ± {std}" if std else ""
                 lines.append(f"| {r['family']} | {r['method']} | {r['metric']} | {_pct(r['mean'])}{std} ({r['n']}) | "
                              f"{_pct(r['published'])} | {100 * r['diff']:+.1f} |")
             lines.append("")
