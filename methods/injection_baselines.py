@@ -26,7 +26,7 @@ from scipy.special import softmax
 
 from zslbench.method import (SEEN_MEAN_NOTE, AccessError, ClassifierInjection, Method, Param, TrainView,
                              output_norm_param, scale_rows)
-from zslbench.methods.icis import ICIS_SEED_BOUND, MSE_THRESHOLD, train_predictor
+from zslbench.methods.icis import EPOCH_LOSS_NOTE, ICIS_SEED_BOUND, MSE_THRESHOLD, epoch_loss_param, train_predictor
 from zslbench.registry import register_method
 from zslbench.toolbox import epoch_done, torch_generator
 
@@ -401,6 +401,7 @@ def predictor_space() -> dict[str, Param]:
         "batch_size": Param(16, choices=(8, 16, 20, 32), help="classes per step (paper: 16 CUB/SUN, 20 AWA2)"),
         "max_epochs": Param(1000, help="epoch cap; slope-based early stopping usually ends sooner"),
         "slope_threshold": Param(MSE_THRESHOLD, help="early-stopping slope threshold (MSE loss)"),
+        "epoch_loss": epoch_loss_param(),
     }
 
 
@@ -412,9 +413,10 @@ class SubReg(ClassifierInjection):
     family = "image-free baselines"
     table_order = {"icis": 2}
 
-    hparam_notes = {"output_norm": {"seen_mean": SEEN_MEAN_NOTE}}
-    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {"output_norm": "raw"}}
-    version: ClassVar[int] = 2  # v2: output_norm (default seen_mean; v1 and the paper preset: raw rows)
+    hparam_notes = {"output_norm": {"seen_mean": SEEN_MEAN_NOTE}, "epoch_loss": {"rows": EPOCH_LOSS_NOTE}}
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {"output_norm": "raw", "epoch_loss": "batches"}}
+    # v2: output_norm (default seen_mean; v1 and the paper preset: raw rows); v3: epoch_loss (default rows)
+    version: ClassVar[int] = 3
     space: ClassVar[Mapping[str, Param]] = {
         **predictor_space(),
         "penalty": Param(1e-3, low=1e-5, high=1e-1, log=True, help="weight of the subspace penalty"),
@@ -435,7 +437,8 @@ class SubReg(ClassifierInjection):
         net, info = train_predictor(
             view.descriptors[view.seen], T, hidden_dim=int(self.hidden_dim), loss="mse", lr=float(self.lr),
             batch_size=int(self.batch_size), max_epochs=int(self.max_epochs),
-            threshold=float(self.slope_threshold), gen=torch_generator(rng, ICIS_SEED_BOUND), device=device, penalty=penalty)
+            threshold=float(self.slope_threshold), gen=torch_generator(rng, ICIS_SEED_BOUND), device=device,
+            penalty=penalty, epoch_loss=str(self.epoch_loss))
         self.train_info_ = info
         with torch.no_grad():
             pred = net(torch.as_tensor(view.descriptors[view.unseen], dtype=torch.float32, device=device))

@@ -39,7 +39,7 @@ from torch import nn
 
 from zslbench.method import SEEN_MEAN_NOTE, ClassifierInjection, LinearClassifier, Param, TrainView, \
     output_norm_param, scale_rows
-from zslbench.methods.icis import ICIS_SEED_BOUND, SlopeStopper, train_predictor
+from zslbench.methods.icis import EPOCH_LOSS_NOTE, ICIS_SEED_BOUND, SlopeStopper, train_predictor
 from zslbench.methods.injection_baselines import predictor_space
 from zslbench.registry import register_method
 from zslbench.toolbox import adam, epoch_done, torch_generator
@@ -137,12 +137,14 @@ class WDAE(ClassifierInjection):
                                       "see the module docstring); the paper preset selects the latter"),
         "output_norm": output_norm_param(paper="raw"),
     }
-    hparam_notes = {"output_norm": {"seen_mean": SEEN_MEAN_NOTE}}
+    hparam_notes = {"output_norm": {"seen_mean": SEEN_MEAN_NOTE}, "epoch_loss": {"rows": EPOCH_LOSS_NOTE}}
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {
-        "paper": {"dae_hidden_dim": 0, "dae_max_epochs": 1000, "variant": "icis_release", "output_norm": "raw"},
+        "paper": {"dae_hidden_dim": 0, "dae_max_epochs": 1000, "variant": "icis_release", "output_norm": "raw",
+                  "epoch_loss": "batches"},
     }
-    # v2: the paper preset follows the ICIS release (variant icis_release); v3: output_norm (default seen_mean)
-    version: ClassVar[int] = 3
+    # v2: the paper preset follows the ICIS release (variant icis_release); v3: output_norm (default
+    # seen_mean); v4: the predictor's epoch_loss (default rows)
+    version: ClassVar[int] = 4
     test_params: ClassVar[Mapping[str, Any]] = {"hidden_dim": 32, "max_epochs": 30, "lr": 1e-3,
                                                 "dae_hidden_dim": 16, "dae_max_epochs": 30}
     description = "wDAE-GNN (Gidaris & Komodakis, CVPR 2019), ICIS adaptation (image-free)"
@@ -167,7 +169,7 @@ class WDAE(ClassifierInjection):
         predictor, pred_info = train_predictor(
             view.descriptors[view.seen], T_np, hidden_dim=int(self.hidden_dim), loss="mse", lr=float(self.lr),
             batch_size=int(self.batch_size), max_epochs=int(self.max_epochs),
-            threshold=float(self.slope_threshold), gen=gen, device=device)
+            threshold=float(self.slope_threshold), gen=gen, device=device, epoch_loss=str(self.epoch_loss))
         with torch.no_grad():
             T = torch.as_tensor(T_np, dtype=torch.float32, device=device)
             P = predictor(torch.as_tensor(view.descriptors[view.seen], dtype=torch.float32, device=device))
