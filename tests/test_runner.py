@@ -79,6 +79,7 @@ def test_records_have_the_schema_and_rerun_skips(tmp_path):
     assert len(rec["per_class"]["zsl"]) == len(rec["per_class"]["unseen_classes"]) == 4
     assert rec["spec"]["method"] == "ridge_v2s" and rec["run_id"] == specs[2].run_id
     assert rec["provenance"]["libraries"]["numpy"]
+    assert set(rec["provenance"]["cpu"]) == {"model", "torch_capability"}  # float results depend on the CPU
     from zslbench.data.synthetic import make_synthetic
     assert rec["provenance"]["dataset_layout_sha256"] == dataset_layout_sha256(make_synthetic("synth-tiny"))
     timing = rec["timing"]

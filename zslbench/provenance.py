@@ -58,8 +58,30 @@ def provenance_static() -> dict[str, Any]:
         "git_revision": git_revision(),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "cpu": cpu_identity(),
         "libraries": libs,
     }
+
+
+def cpu_identity() -> dict[str, str | None]:
+    """The CPU model and the instruction set torch's kernels dispatch to (e.g. "AVX512").
+
+    Float results of the same code and libraries differ between CPUs whose BLAS and vector kernels
+    differ, so a record says which CPU made it.
+    """
+    model = None
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), None)
+    except OSError:
+        pass
+    try:
+        import torch
+
+        capability = torch.backends.cpu.get_cpu_capability()
+    except (ImportError, AttributeError):
+        capability = None
+    return {"model": model or platform.processor() or None, "torch_capability": capability}
 
 
 def git_revision() -> str | None:
