@@ -16,6 +16,7 @@ from zslbench.methods.icis import (
     COSINE_THRESHOLD,
     MSE_THRESHOLD,
     JointAutoencoders,
+    SlopeStopper,
     autoencoder_loss_terms,
     early_stop_epoch,
     loss_slope,
@@ -67,37 +68,31 @@ def test_early_stopping_needs_consecutive_epochs():
     assert early_stop_epoch(curve2, COSINE_THRESHOLD) is None
 
 
-def _epoch_losses(epoch_loss: str, n_rows: int, batch_size: int) -> list[float]:
+_UPDATE = SlopeStopper.update  # the real method, whatever a test has patched in
+
+
+def _epoch_losses(monkeypatch, epoch_loss: str, n_rows: int, batch_size: int) -> list[float]:
     """Epoch losses :func:`train_epochs` reports when each row's loss is its index (no parameter moves)."""
     import zslbench.methods.icis as icis
 
     param = torch.zeros(1, requires_grad=True)
     seen: list[float] = []
-    original = icis.SlopeStopper.update
-
-    def spy(self, loss):
-        seen.append(loss)
-        return original(self, loss)
-
-    icis.SlopeStopper.update = spy
-    try:
-        train_epochs(lambda idx: idx.double().mean() + 0 * param.sum(), n_rows, [param], lr=0.0,
-                     batch_size=batch_size, max_epochs=3, threshold=MSE_THRESHOLD,
-                     gen=torch.Generator().manual_seed(0), device=torch.device("cpu"), epoch_loss=epoch_loss)
-    finally:
-        icis.SlopeStopper.update = original
+    monkeypatch.setattr(icis.SlopeStopper, "update", lambda self, loss: seen.append(loss) or _UPDATE(self, loss))
+    train_epochs(lambda idx: idx.double().mean() + 0 * param.sum(), n_rows, [param], lr=0.0,
+                 batch_size=batch_size, max_epochs=3, threshold=MSE_THRESHOLD,
+                 gen=torch.Generator().manual_seed(0), device=torch.device("cpu"), epoch_loss=epoch_loss)
     return seen
 
 
-def test_epoch_loss_is_the_row_mean_unless_the_release_batch_mean_is_asked_for():
+def test_epoch_loss_is_the_row_mean_unless_the_release_batch_mean_is_asked_for(monkeypatch):
     # 27 rows in batches of 20 (AWA2's validation split): 20 + 7.
-    rows = _epoch_losses("rows", 27, 20)
+    rows = _epoch_losses(monkeypatch, "rows", 27, 20)
     assert rows == pytest.approx([13.0] * 3)  # mean of 0..26 in every epoch, whatever the shuffle
-    batches = _epoch_losses("batches", 27, 20)
+    batches = _epoch_losses(monkeypatch, "batches", 27, 20)
     assert len(set(np.round(batches, 6))) > 1  # the short batch's rows change the mean of batch means
     assert all(b != pytest.approx(13.0) for b in batches)
     # Equal batches: the two agree.
-    assert _epoch_losses("batches", 40, 20) == pytest.approx(_epoch_losses("rows", 40, 20))
+    assert _epoch_losses(monkeypatch, "batches", 40, 20) == pytest.approx(_epoch_losses(monkeypatch, "rows", 40, 20))
 
 
 def test_paper_presets_read_the_release_epoch_loss():
