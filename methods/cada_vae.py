@@ -229,6 +229,7 @@ class CADAVAE(GenerativeMethod):
 
     label = "CADA-VAE"
     family = "generative"
+    seed_sensitive = True
 
     # v2: standardised features and the release's latent noise by default (v1: MinMax, per_dim);
     # v3: input dropout 0.5, 40 epochs (v2: 20), 50 latent samples per seen class (v2: 200);

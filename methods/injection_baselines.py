@@ -411,6 +411,7 @@ class SubReg(ClassifierInjection):
 
     label = "Sub.Reg."
     family = "image-free baselines"
+    seed_sensitive = True
     table_order = {"icis": 2}
 
     hparam_notes = {"output_norm": {"seen_mean": SEEN_MEAN_NOTE}, "epoch_loss": {"rows": EPOCH_LOSS_NOTE}}
