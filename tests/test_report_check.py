@@ -127,7 +127,8 @@ def test_seed_sensitive_methods_run_five_seeds_and_the_rest_one():
     from zslbench.check_suite import SEED_SENSITIVE_SEEDS, seed_sensitive_methods, suite_specs
 
     SEED_SENSITIVE_METHODS = seed_sensitive_methods()
-    assert set(SEED_SENSITIVE_METHODS) == {"gcnz", "sgcn", "dgp", "f_clswgan", "subreg", "cada_vae"}  # declared on their classes
+    # declared on their classes
+    assert set(SEED_SENSITIVE_METHODS) == {"gcnz", "sgcn", "dgp", "f_clswgan", "subreg", "cada_vae"}
 
     seeds: dict[tuple[str, str], set[int]] = {}
     for spec in suite_specs():

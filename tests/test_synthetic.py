@@ -160,7 +160,8 @@ def test_committed_records_are_remade_on_this_machine(tmp_path, method, name):
     assert old["run_id"] == spec.run_id and old["spec"] == spec.to_json()
     new = execute(spec, make_synthetic(name))
     assert new["per_class"] == old["per_class"]
-    for got, want in ((new["metrics"], old["metrics"]), (new["validation"]["metrics"], old["validation"]["metrics"])):
+    for got, want in ((new["metrics"], old["metrics"]),
+                      (new["validation"]["metrics"], old["validation"]["metrics"])):
         # accuracies are counts and must agree exactly; the calibration gamma is a score difference, so it
         # moves with the last bits of the BLAS sums (4e-9 and 8e-9 between two Xeons on 6 Dec 2026)
         assert {k: v for k, v in got.items() if k != "cs_gamma"} == pytest.approx(
