@@ -2,8 +2,9 @@
 
 Pipeline of one ``fit``:
 
-0. Standardise the image features per dimension (``feature_scaling="standard"``, fitted on the view's
-   training features; ``"minmax"`` is the authors' [0, 1] scaling, kept in the ``paper`` preset).
+0. Scale the image features to [0, 1] per dimension as the authors do (``feature_scaling="minmax"``,
+   fitted on the view's training features; ``"standard"``, zero mean and unit variance, in the ``fast``
+   preset).
 1. Train one VAE per modality (image features x, descriptors a of the image's class), each encoder giving
    a diagonal Gaussian q(z | .) in a shared latent space. The loss per image is
 
@@ -20,12 +21,15 @@ Pipeline of one ``fit``:
 3. ``scores`` encodes test images to their latent means and applies the chosen softmax head.
 
 Each fit reports its training health (``training_health``, see :mod:`zslbench.methods.generative`) and
-:func:`decoder_health` in its record (``method_info``). Defaults that differ from the paper, each chosen on
-validation classes (the measurements are in results/README.md, "Generative family on v3"): standardised
-features, one noise draw per sample as in the release (:func:`sample_latent`), dropout on the image
-encoder's input (``input_dropout``) and fewer image codes per seen class in the GZSL classifier. That
-number (``n_seen_latent``) sets the GZSL classifier's seen/unseen balance, and the best value differs by
-dataset: every run compares its choices on validation classes, refitting only step 2 (:meth:`CADAVAE.refit`).
+:func:`decoder_health` in its record (``method_info``). Its collapse test reads the class share of variance
+of the training images' latent means, and, for the sampled codes the classifiers learn from (mostly noise
+under the release's noise), the reliability of their class means (:func:`mean_reliability`). The defaults are the paper's settings (widths,
+[0, 1] feature scaling, schedule; one noise draw per sample as in the release, :func:`sample_latent`),
+except the number of image codes per seen class in the GZSL classifier (``n_seen_latent``, paper 200): it
+sets the classifier's seen/unseen balance, the best value differs by dataset, and every run compares its
+choices on validation classes, refitting only step 2 (:meth:`CADAVAE.refit`). The ``fast`` preset is a
+CPU-sized variant (narrower, standardised features, input dropout, 40 epochs at a higher lr), several
+times cheaper and weaker on validation classes (results/README.md, "CADA-VAE v5").
 
 Epochs are a hyper-parameter selected by the harness on validation classes; the last epoch is kept.
 """
@@ -33,6 +37,7 @@ Epochs are a hyper-parameter selected by the harness on validation classes; the 
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 import numpy as np
@@ -192,6 +197,27 @@ class CadaModel(nn.Module):
 
 
 @torch.no_grad()
+@torch.no_grad()
+def latent_means(model: CadaModel, X: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """(n, latent) the image encoder's latent means of images X (n, d), in chunks of ``chunk`` rows."""
+    return torch.cat([model.enc_x(X[i:i + chunk])[0] for i in range(0, X.shape[0], chunk)])
+
+
+MIN_RELIABILITY = 0.1
+"""Below this reliability of its per-class means (:func:`mean_reliability`) a set of sampled latent codes
+teaches the classifier (almost) only sampling noise."""
+
+
+def mean_reliability(separation: float, n_per_class: int) -> float:
+    """Reliability of a class mean of ``n_per_class`` samples whose class share of variance is ``separation``.
+
+    Spearman-Brown: ``n r / (1 + (n - 1) r)``, the share of the variance of the class means that is class
+    signal rather than sampling noise (0 for pure noise, near 1 when the classes stand out).
+    """
+    r, n = float(separation), int(n_per_class)
+    return n * r / (1 + (n - 1) * r) if math.isfinite(r) and 1 + (n - 1) * r > 0 else float("nan")
+
+
 def decoder_health(model: CadaModel, X: torch.Tensor, chunk: int = 4096) -> dict[str, float | int]:
     """How alive the image path is after training, on training images X (n, d).
 
@@ -201,7 +227,7 @@ def decoder_health(model: CadaModel, X: torch.Tensor, chunk: int = 4096) -> dict
         ``image_latent_spread``: mean over latent dimensions of the std of the images' latent means
         (near 0 when the encoder maps every image to one point).
     """
-    mus = torch.cat([model.enc_x(X[i:i + chunk])[0] for i in range(0, X.shape[0], chunk)])
+    mus = latent_means(model, X, chunk)
     hidden = model.dec_x[1](model.dec_x[0](mus))
     return {"image_decoder_alive_units": int((hidden > 0).any(dim=0).sum()),
             "image_decoder_hidden": int(hidden.shape[1]),
@@ -233,32 +259,33 @@ class CADAVAE(GenerativeMethod):
 
     # v2: standardised features and the release's latent noise by default (v1: MinMax, per_dim);
     # v3: input dropout 0.5, 40 epochs (v2: 20), 50 latent samples per seen class (v2: 200);
-    # v4: latent samples per seen class chosen on validation in every run; the classifiers' own torch seed
-    version = 4
+    # v4: latent samples per seen class chosen on validation in every run; the classifiers' own torch seed;
+    # v5: the paper's widths, scaling and schedule by default (v4's defaults are the ``fast`` preset)
+    version = 5
     refit_params = frozenset({"n_seen_latent", "n_unseen_latent"})
     description = "CADA-VAE: cross- and distribution-aligned VAEs, softmax on latent codes (Schönfeld 2019)"
     hparam_notes = {"input_dropout": {0.5: "dropout 0.5 on the image encoder's input while training "
                                            "(input_dropout=0.5; not in the paper: --preset paper)"}}
     space = {
         "latent": Param(64, help="latent dimensions"),
-        "feature_scaling": Param("standard", help="'standard': zero mean, unit variance per dimension; "
+        "feature_scaling": Param("minmax", help="'standard': zero mean, unit variance per dimension; "
                                  "'minmax': scale to [0, 1] (the authors); both fitted on the view's "
                                  "training features; 'none': raw features"),
         "latent_noise": Param("release", help="reparameterisation noise: 'release' (one draw per sample, "
                               "sigma = exp(logvar), the authors' code) or 'per_dim'"),
-        "img_enc_hidden": Param(256, help="image encoder hidden units (paper 1560)"),
-        "img_dec_hidden": Param(256, help="image decoder hidden units (paper 1660)"),
-        "att_enc_hidden": Param(128, help="descriptor encoder hidden units (paper 1450)"),
-        "att_dec_hidden": Param(128, help="descriptor decoder hidden units (paper 665)"),
-        "epochs": Param(40, choices=(20, 40, 100), help="VAE epochs (warm-ups stretched to fit)"),
-        "input_dropout": Param(0.5, help="dropout rate on the image encoder's input while training the VAEs "
+        "img_enc_hidden": Param(1560, help="image encoder hidden units"),
+        "img_dec_hidden": Param(1660, help="image decoder hidden units"),
+        "att_enc_hidden": Param(1450, help="descriptor encoder hidden units"),
+        "att_dec_hidden": Param(665, help="descriptor decoder hidden units"),
+        "epochs": Param(100, choices=(20, 40, 100), help="VAE epochs (warm-ups stretched to fit)"),
+        "input_dropout": Param(0.0, help="dropout rate on the image encoder's input while training the VAEs "
                                          "(not in the paper: 0); reconstruction targets stay clean"),
-        "batch_size": Param(128, help="VAE batch size (paper 50)"),
-        "lr": Param(1e-3, low=1e-4, high=3e-3, log=True, help="Adam lr of the VAEs (paper 1.5e-4)"),
+        "batch_size": Param(50, help="VAE batch size"),
+        "lr": Param(1.5e-4, low=1e-4, high=3e-3, log=True, help="Adam lr of the VAEs"),
         "beta": Param(0.25, help="final KL weight (warm-up over epochs 0-93 of 100)"),
         "cross_weight": Param(2.37, help="final cross-reconstruction weight (warm-up 21-75)"),
         "distance_weight": Param(8.13, help="final alignment weight (warm-up 6-22)"),
-        "n_seen_latent": Param(50, choices=(10, 25, 50, 100, 200), select_on_validation=True,
+        "n_seen_latent": Param(200, choices=(10, 25, 50, 100, 200), select_on_validation=True,
                                help="latent samples per seen class (from image features; paper 200): the "
                                     "GZSL classifier's seen/unseen balance, chosen on validation classes"),
         "n_unseen_latent": Param(400, choices=(100, 200, 400, 800),
@@ -266,10 +293,11 @@ class CADAVAE(GenerativeMethod):
         **head_space(epochs=23, batch_size=32, samples="unseen latent samples"),
     }
     presets = {
-        # CPU-sized: ~6x fewer hidden units, 2.5x fewer epochs, bigger batches and a higher lr; input
-        # dropout against the image encoder's overfitting (see the module docstring).
-        "fast": {"img_enc_hidden": 256, "img_dec_hidden": 256, "att_enc_hidden": 128,
-                 "att_dec_hidden": 128, "epochs": 40, "batch_size": 128, "lr": 1e-3, "input_dropout": 0.5},
+        # CPU-sized (v4's defaults): ~6x fewer hidden units, 2.5x fewer epochs, bigger batches and a higher
+        # lr; standardised features (minmax collapses at these widths) and input dropout.
+        "fast": {"img_enc_hidden": 256, "img_dec_hidden": 256, "att_enc_hidden": 128, "att_dec_hidden": 128,
+                 "feature_scaling": "standard", "epochs": 40, "batch_size": 128, "lr": 1e-3,
+                 "input_dropout": 0.5},
         "paper": {"latent": 64, "img_enc_hidden": 1560, "img_dec_hidden": 1660, "att_enc_hidden": 1450,
                   "att_dec_hidden": 665, "feature_scaling": "minmax", "latent_noise": "release", "input_dropout": 0.0,
                   "epochs": 100, "batch_size": 50,
@@ -313,16 +341,25 @@ class CADAVAE(GenerativeMethod):
     def fit_head_stage(self, *, X: torch.Tensor, labels: np.ndarray, att: torch.Tensor, view: TrainView) -> None:
         """Latent samples from the trained VAEs (see :meth:`latent_training_set`), then the classifiers."""
         seen_Z, seen_y, syn_Z, syn_y = self.latent_training_set(self.model_, X, labels, att, view)
-        dead = self.decoder_health_["image_decoder_alive_units"] == 0
+        sampled = {"seen_latent": (class_separation(seen_Z, seen_y), int(self.n_seen_latent)),
+                   "unseen_latent": (class_separation(syn_Z, syn_y), int(self.n_unseen_latent))}
+        self.sampled_health_ = {k: {"class_separation": sep, "mean_reliability": mean_reliability(sep, n)}
+                                for k, (sep, n) in sampled.items()}
+        flags = {f"{k} codes are mostly sampling noise (reliability of their class means "
+                 f"{v['mean_reliability']:.2g} < {MIN_RELIABILITY})": not v["mean_reliability"] >= MIN_RELIABILITY
+                 for k, v in self.sampled_health_.items()}
+        flags["every hidden unit of the image decoder is inactive"] = (
+            self.decoder_health_["image_decoder_alive_units"] == 0)
         self.health_ = training_health(
-            self.history_, {"seen_latent": class_separation(seen_Z, seen_y),
-                            "unseen_latent": class_separation(syn_Z, syn_y)},
-            name=self.name, flags={"every hidden unit of the image decoder is inactive": dead})
+            self.history_, {"seen_image_latent_means": class_separation(latent_means(self.model_, X), labels)},
+            name=self.name, flags=flags)
         self.heads_ = self.fit_heads(seen_Z, seen_y, syn_Z, syn_y, view)
 
     def record_info(self) -> dict[str, object]:
-        """Training health and decoder health (see :func:`decoder_health`) of the last fit."""
-        return {**super().record_info(), **dict(getattr(self, "decoder_health_", {}))}
+        """Training health, decoder health (:func:`decoder_health`) and, per set of sampled latent codes,
+        its class share of variance and the reliability of its class means (:func:`mean_reliability`)."""
+        return {**super().record_info(), **dict(getattr(self, "decoder_health_", {})),
+                "sampled_latent_health": getattr(self, "sampled_health_", None)}
 
     def train_vae(self, model: CadaModel, X: torch.Tensor, A_img: torch.Tensor) -> None:
         """Train the VAEs in place on images X (n, d) and their class descriptors A_img (n, A)."""

@@ -323,8 +323,9 @@ def test_contract_metadata(name):
     assert set(cls.presets) >= {"fast", "paper"}
     for preset in cls.presets.values():
         assert set(preset) <= set(cls.space)
-    # the space defaults are the fast preset
-    assert all(cls.space[k].default == v for k, v in cls.presets["fast"].items())
+    # the space defaults are the fast preset, or (CADA-VAE since v5) the paper's settings
+    default = "paper" if name == "cada_vae" else "fast"
+    assert all(cls.space[k].default == v for k, v in cls.presets[default].items() if k not in cls.refit_params)
     assert set(cls.test_params) <= set(cls.space)
     with pytest.raises(TypeError, match="unknown hyper-parameter"):
         cls(epochz=3)
@@ -422,10 +423,14 @@ def test_cada_input_dropout_reaches_only_the_image_encoder():
     assert torch.equal(seen["enc_x"][0], x)  # no dropout by default
 
 
-def test_cada_defaults_regularise_the_image_encoder_and_the_paper_preset_does_not():
+def test_cada_defaults_are_the_paper_settings_and_the_fast_preset_regularises():
     cls = cada_vae.CADAVAE
-    assert cls.space["input_dropout"].default == 0.5 and cls.presets["paper"]["input_dropout"] == 0.0
-    assert cls.space["epochs"].default == 40 and cls.presets["paper"]["n_seen_latent"] == 200
+    defaults = {k: p.default for k, p in cls.space.items()}
+    paper = cls.presets["paper"]
+    assert {k: defaults[k] for k in paper if k not in cls.refit_params} == {
+        k: v for k, v in paper.items() if k not in cls.refit_params}
+    assert cls.space["n_seen_latent"].select_on_validation and paper["n_seen_latent"] == 200
+    assert cls.presets["fast"]["input_dropout"] == 0.5 and cls.presets["fast"]["feature_scaling"] == "standard"
 
 
 def test_cada_decoder_health_counts_units_that_fire():
@@ -448,6 +453,24 @@ def test_cada_records_its_decoder_health(tiny):
     method = cada_vae.CADAVAE(**cheap("cada_vae")).fit(view, rng=np.random.default_rng(0))
     info = method.record_info()
     assert 0 < info["image_decoder_alive_units"] <= info["image_decoder_hidden"]
+    # the collapse test reads the images' latent means; the sampled codes are kept beside it
+    assert set(info["training_health"]["class_separation"]) == {"seen_image_latent_means"}
+    sampled = info["sampled_latent_health"]
+    assert set(sampled) == {"seen_latent", "unseen_latent"}
+    assert all(set(v) == {"class_separation", "mean_reliability"} for v in sampled.values())
+
+
+def test_mean_reliability_by_hand():
+    # Spearman-Brown: a class share of 0.01 over 100 samples a class: 1 / (1 + 0.99)
+    assert cada_vae.mean_reliability(0.01, 100) == pytest.approx(1 / 1.99)
+    assert cada_vae.mean_reliability(0.0, 400) == 0.0 and cada_vae.mean_reliability(1.0, 5) == 1.0
+    # noisy codes whose class means still stand out over enough samples are not a collapse
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(10), 200)
+    Z = 0.3 * rng.normal(size=(10, 4))[y] + 3.0 * rng.normal(size=(2000, 4))
+    share = generative.class_separation(Z, y)
+    assert share < generative.COLLAPSE_SEPARATION < cada_vae.MIN_RELIABILITY < cada_vae.mean_reliability(share, 200)
+    assert math.isnan(cada_vae.mean_reliability(float("nan"), 10))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -546,8 +569,8 @@ def test_cada_standardises_features_on_the_training_view(tiny):
     method = cada_vae.CADAVAE(**params).fit(view, rng=np.random.default_rng(0))
     Z = method.scaler_.transform(view.features)
     assert np.allclose(Z.mean(axis=0), 0, atol=1e-4)
-    assert cada_vae.CADAVAE.space["feature_scaling"].default == "standard"
-    assert cada_vae.CADAVAE.presets["paper"]["feature_scaling"] == "minmax"
+    assert cada_vae.CADAVAE.space["feature_scaling"].default == "minmax"
+    assert cada_vae.CADAVAE.presets["fast"]["feature_scaling"] == "standard"
 
 
 REFIT_CHANGES = {"cada_vae": {"n_seen_latent": 10, "n_unseen_latent": 20}, "f_clswgan": {"n_syn": 20},
