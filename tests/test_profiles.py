@@ -6,6 +6,7 @@ import json
 import os
 
 from zslbench.cli import main
+from zslbench.estimate import estimate
 from zslbench.profiles import PROFILES, QUICK
 from zslbench.records import iter_records
 from zslbench.registry import METHODS
@@ -83,3 +84,24 @@ def test_dry_run_prints_an_estimate_from_recorded_timings(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "estimated wall time of all 2 planned runs" in out
     assert "recorded run times of 2 of them" in out  # seed 1 borrows the median of seed 0's record
+
+
+def test_the_estimate_prefers_records_of_the_same_method_version(tmp_path, capsys):
+    assert main(["run", "-m", "ridge_v2s", "-d", "synth-tiny", "--seeds", "0", "--results", str(tmp_path)]) == 0
+    capsys.readouterr()
+    (path,) = tmp_path.glob("runs/*/*/*.json")
+    record = json.loads(path.read_text())
+    record["timing"]["total_seconds"] = 100.0
+    path.write_text(json.dumps(record))
+    older = dict(record, run_id="0" * 16)
+    older["spec"] = dict(record["spec"], method_version=record["spec"]["method_version"] - 1, seed=7)
+    older["timing"] = dict(record["timing"], total_seconds=900.0)
+    (path.parent / "older.json").write_text(json.dumps(older))
+    specs = make_specs(["ridge_v2s"], ["synth-tiny"], [1])
+    # the other version's 900 s is not mixed in while a record of the same version exists
+    assert estimate(specs, [tmp_path]) == (100.0, 1, 0, 0)
+    path.unlink()
+    assert estimate(specs, [tmp_path]) == (900.0, 1, 0, 1)
+    assert main(["run", "-m", "ridge_v2s", "-d", "synth-tiny", "--seeds", "1", "--results", str(tmp_path),
+                 "--dry-run"]) == 0
+    assert "1 from another version of the method" in capsys.readouterr().out
