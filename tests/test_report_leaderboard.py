@@ -67,3 +67,17 @@ def test_write_leaderboard_writes_markdown_and_json(tmp_path):
     data = json.loads(js.read_text())
     assert data["sections"][0]["ranked"][0]["cells"]["CUB"]["gzsl_h"]["n"] == 2
     assert "| 1      | ICIS" in md.read_text()
+
+
+def test_a_row_that_mixes_method_versions_across_datasets_says_so(tmp_path):
+    for dataset, version in (("CUB", 4), ("AWA2", 5)):
+        rec = make_record("icis", dataset, 0, make_metrics(0.5, 0.6, 0.4), run_id=f"{dataset:0<16}"[:16])
+        rec["spec"]["method_version"] = version
+        write_record(tmp_path, rec)
+    write_record(tmp_path, make_record("conse", "CUB", 0, make_metrics(0.4, 0.5, 0.3), run_id="c" * 16))
+    write_record(tmp_path, make_record("conse", "AWA2", 0, make_metrics(0.4, 0.5, 0.3), run_id="d" * 16))
+    board = build_leaderboard(load_results(tmp_path))
+    rows = {r["label"]: r for r in board["sections"][0]["ranked"]}
+    assert rows["ICIS"]["method_versions"] == {"CUB": [4], "AWA2": [5]}
+    assert "**Mixed method versions within a row: ICIS (v4: CUB; v5: AWA2)**" in render_markdown(board)
+    assert "ConSE (" not in render_markdown(board)

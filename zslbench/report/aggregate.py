@@ -412,9 +412,10 @@ def _resolve_mixed_configs(
 def summarize(tidy: pd.DataFrame, keys: Sequence[str] = (*CONFIG_COLUMNS, "metric")) -> pd.DataFrame:
     """Mean, sample std (ddof=1; NaN for one seed) and n over seeds, one row per ``keys``.
 
-    Extra columns: ``seeds`` (sorted tuple), ``git_revisions`` (sorted tuple of distinct revisions).
+    Extra columns: ``seeds`` (sorted tuple), ``git_revisions`` (sorted tuple of distinct revisions),
+    ``method_versions`` (sorted tuple of distinct method versions).
     """
-    out_cols = [*keys, "mean", "std", "n", "seeds", "git_revisions"]
+    out_cols = [*keys, "mean", "std", "n", "seeds", "git_revisions", "method_versions"]
     if tidy.empty:
         return pd.DataFrame(columns=out_cols)
     grouped = tidy.groupby(list(keys), dropna=False, sort=True)
@@ -424,9 +425,12 @@ def summarize(tidy: pd.DataFrame, keys: Sequence[str] = (*CONFIG_COLUMNS, "metri
         seeds=("seed", lambda s: tuple(sorted(int(x) for x in s))),
         git_revisions=("git_revision", lambda s: tuple(sorted({str(x) for x in s if x is not None
                                                               and x == x}))),
+        method_versions=("method_version", lambda s: tuple(sorted({int(x) for x in s if x is not None
+                                                                  and x == x}))),
     ).reset_index(drop=True)
     summary["seeds"] = extra["seeds"].to_numpy()
     summary["git_revisions"] = extra["git_revisions"].to_numpy()
+    summary["method_versions"] = extra["method_versions"].to_numpy()
     return summary[out_cols]
 
 

@@ -61,7 +61,8 @@ def _section(
         ds = DatasetColumn(r["dataset"], r["feature_id"], r["descriptor_id"], bool(r["synthetic"]))
         cells.setdefault(row, {}).setdefault(ds, {})[r["metric"]] = {
             "mean": float(r["mean"]), "std": None if is_missing(r["std"]) else float(r["std"]),
-            "n": int(r["n"]), "seeds": list(r["seeds"]), "git_revisions": list(r["git_revisions"])}
+            "n": int(r["n"]), "seeds": list(r["seeds"]), "git_revisions": list(r["git_revisions"]),
+            "method_versions": list(r["method_versions"])}
     datasets = sorted({d for per in cells.values() for d in per}, key=dataset_sort_key)
     labels = row_labels(sorted(cells, key=str), method_label)
     coverage = {row: {d for d, m in per.items() if RANK_METRIC in m} for row, per in cells.items()}
@@ -78,11 +79,17 @@ def _section(
     def revisions(row: tuple) -> list[str]:
         return sorted({rev for per in cells[row].values() for m in per.values() for rev in m["git_revisions"]})
 
+    def versions(row: tuple) -> dict[str, list[int]]:
+        """Method versions per dataset of the row (name -> sorted versions)."""
+        return {ds_name(d): sorted({v for m in per.values() for v in m["method_versions"]})
+                for d, per in cells[row].items()}
+
     ranked = []
     for row in ranked_rows:
         score = sum(cells[row][d][RANK_METRIC]["mean"] for d in used) / len(used)
         ranked.append({"method": row[0], "label": labels[row], "hparams": row[1], "preset": row[2],
-                       "mean_gzsl_h": score, "cells": row_cells(row), "git_revisions": revisions(row)})
+                       "mean_gzsl_h": score, "cells": row_cells(row), "git_revisions": revisions(row),
+                       "method_versions": versions(row)})
     ranked.sort(key=lambda r: (-r["mean_gzsl_h"], r["label"]))
     for i, r in enumerate(ranked):
         tied = i > 0 and math.isclose(r["mean_gzsl_h"], ranked[i - 1]["mean_gzsl_h"], abs_tol=1e-12)
@@ -146,6 +153,15 @@ def short_revision(rev: str) -> str:
     return (head[:10] if len(head) == 40 else head) + sep + tail
 
 
+def mixed_versions(per_dataset: dict[str, list[int]]) -> str:
+    """``"v4: synth-awa2; v5: synth-cub, synth-sun"`` from dataset -> method versions."""
+    by_version: dict[int, list[str]] = {}
+    for ds, vs in per_dataset.items():
+        for v in vs:
+            by_version.setdefault(v, []).append(ds)
+    return "; ".join(f"v{v}: {', '.join(sorted(names))}" for v, names in sorted(by_version.items()))
+
+
 def _fmt(cell: dict[str, Any] | None) -> str:
     if not cell:
         return "–"
@@ -177,6 +193,11 @@ def render_markdown(board: dict[str, Any]) -> str:
                          "see the 'revision' column.")
         else:
             lines.append(f"Git revision: {short_revision(revs[0]) if revs else 'unknown'}.")
+        mixed = [f"{r['label']} ({mixed_versions(r['method_versions'])})" for r in sec["ranked"]
+                 if len({v for vs in r["method_versions"].values() for v in vs}) > 1]
+        if mixed:
+            lines.append(f"**Mixed method versions within a row: {'; '.join(mixed)}** - its mean H mixes "
+                         "versions of the method.")
         if sec["unknown_revision_runs"]:
             lines.append(f"{sec['unknown_revision_runs']} run(s) have no recorded git revision.")
         lines.append("")
