@@ -23,11 +23,12 @@ Pipeline of one ``fit``:
 Each fit reports its training health (``training_health``, see :mod:`zslbench.methods.generative`) and
 :func:`decoder_health` in its record (``method_info``). Its collapse test reads the class share of variance
 of the training images' latent means, and, for the sampled codes the classifiers learn from (mostly noise
-under the release's noise), the reliability of their class means (:func:`mean_reliability`). The defaults are the paper's settings (widths,
-[0, 1] feature scaling, schedule; one noise draw per sample as in the release, :func:`sample_latent`),
-except the number of image codes per seen class in the GZSL classifier (``n_seen_latent``, paper 200): it
-sets the classifier's seen/unseen balance, the best value differs by dataset, and every run compares its
-choices on validation classes, refitting only step 2 (:meth:`CADAVAE.refit`). The ``fast`` preset is a
+under the release's noise), the reliability of their class means (:func:`mean_reliability`). The defaults
+are the paper's settings (widths, [0, 1] feature scaling, schedule; one noise draw per sample as in the
+release, :func:`sample_latent`), except the number of image codes per seen class in the GZSL classifier
+(``n_seen_latent``, paper 200): it sets the classifier's seen/unseen balance, the best value differs by
+dataset, and every run compares its choices on validation classes, refitting only step 2
+(:meth:`CADAVAE.refit`). The ``fast`` preset is a
 CPU-sized variant (narrower, standardised features, input dropout, 40 epochs at a higher lr), several
 times cheaper and weaker on validation classes (results/README.md, "CADA-VAE v5").
 
@@ -197,7 +198,6 @@ class CadaModel(nn.Module):
 
 
 @torch.no_grad()
-@torch.no_grad()
 def latent_means(model: CadaModel, X: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
     """(n, latent) the image encoder's latent means of images X (n, d), in chunks of ``chunk`` rows."""
     return torch.cat([model.enc_x(X[i:i + chunk])[0] for i in range(0, X.shape[0], chunk)])
@@ -218,6 +218,7 @@ def mean_reliability(separation: float, n_per_class: int) -> float:
     return n * r / (1 + (n - 1) * r) if math.isfinite(r) and 1 + (n - 1) * r > 0 else float("nan")
 
 
+@torch.no_grad()
 def decoder_health(model: CadaModel, X: torch.Tensor, chunk: int = 4096) -> dict[str, float | int]:
     """How alive the image path is after training, on training images X (n, d).
 
@@ -332,6 +333,7 @@ class CADAVAE(GenerativeMethod):
             self.train_vae(model, X, A_img)
             model.eval()
             self.decoder_health_ = decoder_health(model, X)
+            self.means_separation_ = class_separation(latent_means(model, X), labels)
         self.model_ = model
         self.end_training(rng, X=X, labels=labels, att=att, view=view)
         log.info("%s: fitted on %d images of %d seen classes in %.1fs", self.name, X.shape[0],
@@ -351,7 +353,7 @@ class CADAVAE(GenerativeMethod):
         flags["every hidden unit of the image decoder is inactive"] = (
             self.decoder_health_["image_decoder_alive_units"] == 0)
         self.health_ = training_health(
-            self.history_, {"seen_image_latent_means": class_separation(latent_means(self.model_, X), labels)},
+            self.history_, {"seen_image_latent_means": self.means_separation_},
             name=self.name, flags=flags)
         self.heads_ = self.fit_heads(seen_Z, seen_y, syn_Z, syn_y, view)
 
