@@ -81,3 +81,19 @@ def test_a_row_that_mixes_method_versions_across_datasets_says_so(tmp_path):
     assert rows["ICIS"]["method_versions"] == {"CUB": [4], "AWA2": [5]}
     assert "**Mixed method versions within a row: ICIS (v4: CUB; v5: AWA2)**" in render_markdown(board)
     assert "ConSE (" not in render_markdown(board)
+
+
+def test_a_left_out_row_that_mixes_method_versions_says_so_too(tmp_path):
+    for dataset, version in (("CUB", 4), ("AWA2", 5)):
+        rec = make_record("icis", dataset, 0, make_metrics(0.5, 0.6, 0.4), run_id=f"{dataset:0<16}"[:16])
+        rec["spec"]["method_version"] = version
+        write_record(tmp_path, rec)
+    for method, tag in (("conse", "c"), ("eszsl", "e")):  # 2 methods x 3 datasets outrank 3 x 2
+        for dataset, n in (("CUB", 1), ("AWA2", 2), ("SUN", 3)):
+            rec = make_record(method, dataset, 0, make_metrics(0.4, 0.5, 0.3), run_id=f"{tag}{n}".ljust(16, "0"))
+            write_record(tmp_path, rec)
+    board = build_leaderboard(load_results(tmp_path))
+    section = board["sections"][0]
+    assert [r["label"] for r in section["left_out"]] == ["ICIS"]
+    assert section["left_out"][0]["method_versions"] == {"CUB": [4], "AWA2": [5]}
+    assert "**Mixed method versions within a row: ICIS (v4: CUB; v5: AWA2)**" in render_markdown(board)

@@ -99,7 +99,8 @@ def _section(
         missing = [ds_name(d) + (" (failed)" if (row, d) in failed_cells else "")
                    for d in used if d not in coverage[row]]
         left_out.append({"method": row[0], "label": labels[row], "missing": missing,
-                         "cells": row_cells(row), "git_revisions": revisions(row)})
+                         "cells": row_cells(row), "git_revisions": revisions(row),
+                         "method_versions": versions(row)})
     all_revs = sorted({str(x) for x in runs["git_revision"] if not is_missing(x)})
     return {
         "name": name, "note": note,
@@ -193,7 +194,7 @@ def render_markdown(board: dict[str, Any]) -> str:
                          "see the 'revision' column.")
         else:
             lines.append(f"Git revision: {short_revision(revs[0]) if revs else 'unknown'}.")
-        mixed = [f"{r['label']} ({mixed_versions(r['method_versions'])})" for r in sec["ranked"]
+        mixed = [f"{r['label']} ({mixed_versions(r['method_versions'])})" for r in sec["ranked"] + sec["left_out"]
                  if len({v for vs in r["method_versions"].values() for v in vs}) > 1]
         if mixed:
             lines.append(f"**Mixed method versions within a row: {'; '.join(mixed)}** - its mean H mixes "
