@@ -28,11 +28,11 @@ are the paper's settings (widths, [0, 1] feature scaling, schedule; one noise dr
 release, :func:`sample_latent`), except the number of image codes per seen class in the GZSL classifier
 (``n_seen_latent``, paper 200): it sets the classifier's seen/unseen balance, the best value differs by
 dataset, and every run compares its choices on validation classes, refitting only step 2
-(:meth:`CADAVAE.refit`). The ``fast`` preset is a
-CPU-sized variant (narrower, standardised features, input dropout, 40 epochs at a higher lr), several
-times cheaper and weaker on validation classes (results/README.md, "CADA-VAE v5").
+(:meth:`CADAVAE.refit`). The ``fast`` preset is a CPU-sized variant (narrower, standardised features,
+input dropout, 40 epochs at a higher lr), several times cheaper and weaker on validation classes
+(results/README.md, "CADA-VAE v5").
 
-Epochs are a hyper-parameter selected by the harness on validation classes; the last epoch is kept.
+Epochs are in the search space (chosen on validation classes with ``--trials N``); the last epoch is kept.
 """
 
 from __future__ import annotations
@@ -252,7 +252,7 @@ class Standardize:
 
 @register_method("cada_vae")
 class CADAVAE(GenerativeMethod):
-    """CADA-VAE latent-space classifier (CPU-sized ``fast`` defaults; ``paper`` preset)."""
+    """CADA-VAE latent-space classifier (the paper's settings by default; CPU-sized ``fast`` preset)."""
 
     label = "CADA-VAE"
     family = "generative"
