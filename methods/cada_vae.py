@@ -347,8 +347,8 @@ class CADAVAE(GenerativeMethod):
                    "unseen_latent": (class_separation(syn_Z, syn_y), int(self.n_unseen_latent))}
         self.sampled_health_ = {k: {"class_separation": sep, "mean_reliability": mean_reliability(sep, n)}
                                 for k, (sep, n) in sampled.items()}
-        flags = {f"{k} codes are mostly sampling noise (reliability of their class means "
-                 f"{v['mean_reliability']:.2g} < {MIN_RELIABILITY})": not v["mean_reliability"] >= MIN_RELIABILITY
+        flags = {f"{k} codes are mostly sampling noise at {sampled[k][1]} a class (reliability of their class "
+                 f"means {v['mean_reliability']:.2g} < {MIN_RELIABILITY})": not v["mean_reliability"] >= MIN_RELIABILITY
                  for k, v in self.sampled_health_.items()}
         flags["every hidden unit of the image decoder is inactive"] = (
             self.decoder_health_["image_decoder_alive_units"] == 0)

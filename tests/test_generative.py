@@ -551,6 +551,10 @@ def test_forced_collapse_is_flagged(name, tiny):
     method = METHODS.get(name)(**cheap(name)).fit(same, rng=np.random.default_rng(0))
     health = method.record_info()["training_health"]
     assert health["collapsed"] and health["collapse_reasons"]
+    if name == "cada_vae":  # the reason names the number of codes a class the reliability was read at
+        count = method.n_unseen_latent
+        assert any(r.startswith(f"unseen_latent codes are mostly sampling noise at {count} a class")
+                   for r in health["collapse_reasons"]), health["collapse_reasons"]
 
 
 def test_cada_release_noise_is_one_draw_per_sample_scaled_by_exp_logvar():
