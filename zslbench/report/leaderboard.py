@@ -155,11 +155,13 @@ def short_revision(rev: str) -> str:
 
 
 def mixed_versions(per_dataset: dict[str, list[int]]) -> str:
-    """``"v4: synth-awa2; v5: synth-cub, synth-sun"`` from dataset -> method versions."""
+    """``"v4: synth-awa2; v5: synth-cub, synth-sun"`` from dataset -> method versions ("" for one version)."""
     by_version: dict[int, list[str]] = {}
     for ds, vs in per_dataset.items():
         for v in vs:
             by_version.setdefault(v, []).append(ds)
+    if len(by_version) < 2:
+        return ""
     return "; ".join(f"v{v}: {', '.join(sorted(names))}" for v, names in sorted(by_version.items()))
 
 
@@ -194,11 +196,11 @@ def render_markdown(board: dict[str, Any]) -> str:
                          "see the 'revision' column.")
         else:
             lines.append(f"Git revision: {short_revision(revs[0]) if revs else 'unknown'}.")
-        mixed = [f"{r['label']} ({mixed_versions(r['method_versions'])})" for r in sec["ranked"] + sec["left_out"]
-                 if len({v for vs in r["method_versions"].values() for v in vs}) > 1]
+        mixed = [f"{r['label']} ({versions})" for r in sec["ranked"] + sec["left_out"]
+                 if (versions := mixed_versions(r["method_versions"]))]
         if mixed:
-            lines.append(f"**Mixed method versions within a row: {'; '.join(mixed)}** - its mean H mixes "
-                         "versions of the method.")
+            lines.append(f"**Mixed method versions within a row: {'; '.join(mixed)}** - the row's cells come "
+                         "from different versions of the method.")
         if sec["unknown_revision_runs"]:
             lines.append(f"{sec['unknown_revision_runs']} run(s) have no recorded git revision.")
         lines.append("")
