@@ -23,11 +23,9 @@ classification weight 0.01; ``presets_per_family["paper"]`` holds their AWA2 / S
 ``fast`` (the ``space`` defaults) = hidden 512, lr 1e-3 (the generator gets ~10x fewer steps on a CPU
 budget), 6 epochs, classification weight 0.3, features per class chosen on validation.
 
-Why the ``fast`` classification weight is 0.3 (version 3; synth-cub validation split, seed 0): with the
-paper's 0.01 and ~340 generator steps the fakes of the built-in v3 data carry almost no class information
-(class share of variance 0.008 against 0.023 for real features; ZSL 6.9%, GZSL H 7.3%); 0.3 gives 0.031
-and ZSL 18.0% / H 17.7% at 100 features per class, 21.7% / 20.3% at 300; 1.0 gives tight class clusters
-(0.19) and ZSL 29%, but real unseen images then fall outside them and GZSL unseen accuracy drops to 1-4%.
+The ``fast`` preset weighs the classification loss 0.3 because, with so few generator steps, the
+paper's 0.01 leaves the fakes without class information and 1.0 packs them into clusters that real
+unseen images miss; the measurements: results/README.md, "Generative family on v3".
 """
 
 from __future__ import annotations
