@@ -36,6 +36,12 @@ from zslbench.toolbox import epoch_done, torch_generator, torch_threads
 
 log = logging.getLogger(__name__)
 
+PENALTY_GRID: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3)
+"""10^[-3..3]: the closed-form penalties every run compares on the validation split (ESZSL's published
+search range, methods.md; used for ridge S -> V too)."""
+SAE_GRID: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1e3, 3e3, 1e4, 3e4, 1e5)
+"""SAE's λ, compared on the validation split every run: half-decades over 0.1-1e5."""
+
 
 def _check_inductive(view: TrainView, name: str) -> tuple[np.ndarray, np.ndarray]:
     """(n, d) features and (n,) labels of an inductive view; a clear error otherwise."""
@@ -66,11 +72,10 @@ class RidgeSemanticToVisual(Method):
     label = "Ridge S→V"
     family = "linear"
 
-    version = 1
+    version = 2  # v2: alpha selected on validation from PENALTY_GRID (v1: 1.0 unless searched)
     access = "inductive"
     description = "Ridge regression semantic -> visual (class prototypes), cosine to predicted prototypes."
-    space = {"alpha": Param(1.0, low=1e-3, high=1e3, log=True, help="ridge penalty")}
-    test_params = {"alpha": 1.0}
+    space = {"alpha": Param(1.0, choices=PENALTY_GRID, select_on_validation=True, help="ridge penalty")}
 
     def fit(self, view: TrainView, *, rng: np.random.Generator) -> "RidgeSemanticToVisual":
         X, y = _check_inductive(view, self.name)
@@ -91,7 +96,8 @@ class RidgeSemanticToVisual(Method):
 
 
 def eszsl_solve(X: np.ndarray, Y: np.ndarray, S: np.ndarray, gamma: float, lam: float) -> np.ndarray:
-    """ESZSL's closed form ``V = (X Xᵀ + γI)⁻¹ X Y Sᵀ (S Sᵀ + λI)⁻¹``.
+    """ESZSL's closed form ``V = (X Xᵀ + γI)⁻¹ X Y Sᵀ (S Sᵀ + λI)⁻¹`` by two linear solves (the reference
+    :class:`ESZSL` is tested against).
 
     Args:
         X: (d, n) features, one image per column.
@@ -114,14 +120,14 @@ class ESZSL(Method):
     label = "ESZSL"
     family = "linear"
 
-    version = 1
+    version = 2  # v2: gamma and lam selected on validation from PENALTY_GRID (v1: 1.0 unless searched)
     access = "inductive"
     description = "ESZSL (Romera-Paredes and Torr 2015): closed-form bilinear compatibility."
     space = {
-        "gamma": Param(1.0, low=1e-3, high=1e3, log=True, help="feature-side penalty (paper: 10^[-3..3])"),
-        "lam": Param(1.0, low=1e-3, high=1e3, log=True, help="descriptor-side penalty (paper: 10^[-3..3])"),
+        "gamma": Param(1.0, choices=PENALTY_GRID, select_on_validation=True, help="feature-side penalty"),
+        "lam": Param(1.0, choices=PENALTY_GRID, select_on_validation=True, help="descriptor-side penalty"),
     }
-    test_params = {"gamma": 1.0, "lam": 1.0}
+    refit_params = frozenset({"gamma", "lam"})
 
     def fit(self, view: TrainView, *, rng: np.random.Generator) -> "ESZSL":
         X, y = _check_inductive(view, self.name)
@@ -130,39 +136,68 @@ class ESZSL(Method):
         Y = _seen_onehot(y, seen, negative=-1.0)
         self.mean_ = X.mean(axis=0)
         Xn = normalize(X - self.mean_)
-        self.V_ = eszsl_solve(Xn.T, Y, self.descriptors_[seen].T, self.gamma, self.lam)
+        S = self.descriptors_[seen].T  # (a, z)
+        # V = R diag(1/(b+γ)) Rᵀ (Xᵀ Y Sᵀ) U diag(1/(a+λ)) Uᵀ with Xᵀ X = R diag(b) Rᵀ, S Sᵀ = U diag(a) Uᵀ:
+        # two eigendecompositions, then every (γ, λ) costs two small matrix products (``refit``).
+        self.feature_eig_ = np.linalg.eigh(Xn.T @ Xn)
+        self.descriptor_eig_ = np.linalg.eigh(S @ S.T)
+        R, U = self.feature_eig_[1], self.descriptor_eig_[1]
+        self.rotated_ = R.T @ (Xn.T @ Y @ S.T) @ U  # (d, a)
+        self._solve()
         return self
+
+    def refit(self, **changes: Any) -> "ESZSL":
+        if set(changes) - self.refit_params:
+            raise ValueError(f"{self.name}: refit can change only {sorted(self.refit_params)}, got {sorted(changes)}")
+        self.set_hparams(changes)
+        self._solve()
+        return self
+
+    def _solve(self) -> None:
+        (b, R), (a, U) = self.feature_eig_, self.descriptor_eig_
+        inner = self.rotated_ / (b + self.gamma)[:, None] / (a + self.lam)[None, :]
+        self.V_ = R @ inner @ U.T  # (d, a)
 
     def scores(self, X: np.ndarray, classes: np.ndarray) -> np.ndarray:
         Xn = normalize(np.asarray(X, dtype=np.float64) - self.mean_)
         return Xn @ self.V_ @ self.descriptors_[classes].T
 
 
-def sae_solve(X: np.ndarray, S: np.ndarray, lam: float) -> np.ndarray:
-    """SAE's encoder W (k, d) solving the Sylvester equation ``S Sᵀ W + λ W X Xᵀ = (1 + λ) S Xᵀ``.
+class SylvesterEig:
+    """SAE's encoder W (k, d) solving the Sylvester equation ``S Sᵀ W + λ W X Xᵀ = (1 + λ) S Xᵀ`` for any λ.
 
     Both coefficient matrices are symmetric positive semi-definite, so the equation diagonalises:
-    with ``S Sᵀ = U diag(a) Uᵀ`` and ``X Xᵀ = R diag(b) Rᵀ``, ``W = U [(Uᵀ Q R) / (a_i + λ b_j)] Rᵀ``.
+    with ``S Sᵀ = U diag(a) Uᵀ`` and ``X Xᵀ = R diag(b) Rᵀ``, ``W = U [(1 + λ)(Uᵀ S Xᵀ R) / (a_i + λ b_j)] Rᵀ``.
     This is the solution :func:`scipy.linalg.solve_sylvester` returns (the tests compare them) at a
     fraction of its cost for d = 2048 (Bartels-Stewart's quasi-triangular solve took over a minute on
-    synth-cub on our 2-core machine; two symmetric eigendecompositions take seconds).
+    synth-cub on our 2-core machine; two symmetric eigendecompositions take seconds), and each further λ
+    costs two matrix products.
 
     Args:
         X: (d, n) features, one image per column.
         S: (k, n) the descriptor of each image's class, one per column.
-        lam: λ > 0.
     """
-    if lam <= 0:
-        raise ValueError(f"sae: lam must be > 0, got {lam}")
-    a, U = np.linalg.eigh(S @ S.T)  # LAPACK syevd (divide and conquer): the fastest driver here
-    b, R = np.linalg.eigh(X @ X.T)
-    Q = (1 + lam) * (S @ X.T)
-    denom = a[:, None] + lam * b[None, :]
-    # Where a_i + λ b_j is ~0, both a_i and b_j are ~0 and so is the right-hand side's component
-    # (Q = (1+λ) S Xᵀ lies in both ranges): set it to 0, the minimum-norm solution.
-    tiny = denom <= 1e-10 * denom.max()
-    denom = np.where(tiny, np.inf, denom)
-    return U @ ((U.T @ Q @ R) / denom) @ R.T
+
+    def __init__(self, X: np.ndarray, S: np.ndarray) -> None:
+        self.a, self.U = np.linalg.eigh(S @ S.T)  # LAPACK syevd (divide and conquer): the fastest driver here
+        self.b, self.R = np.linalg.eigh(X @ X.T)
+        self.rotated = self.U.T @ (S @ X.T) @ self.R  # (k, d)
+
+    def solve(self, lam: float) -> np.ndarray:
+        """W (k, d) for ``lam`` > 0."""
+        if lam <= 0:
+            raise ValueError(f"sae: lam must be > 0, got {lam}")
+        denom = self.a[:, None] + lam * self.b[None, :]
+        # Where a_i + λ b_j is ~0, both a_i and b_j are ~0 and so is the right-hand side's component
+        # (S Xᵀ lies in both ranges): set it to 0, the minimum-norm solution.
+        tiny = denom <= 1e-10 * denom.max()
+        denom = np.where(tiny, np.inf, denom)
+        return self.U @ ((1 + lam) * self.rotated / denom) @ self.R.T
+
+
+def sae_solve(X: np.ndarray, S: np.ndarray, lam: float) -> np.ndarray:
+    """SAE's encoder W (k, d) for one ``lam`` (see :class:`SylvesterEig`; X (d, n), S (k, n))."""
+    return SylvesterEig(X, S).solve(lam)
 
 
 @register_method("sae")
@@ -172,19 +207,20 @@ class SAE(Method):
     label = "SAE"
     family = "linear"
 
-    # v2: `center` (default False, the authors' code; v1 always centred) and lam 30 (v1: 1), the best of
-    # 0.1-1e5 on the synth-cub validation split for uncentred features (synth-awa2: 100, synth-sun: 100)
-    version = 2
+    # v2: `center` (default False, the authors' code; v1 always centred), lam 30 (v1: 1);
+    # v3: lam selected on validation from SAE_GRID
+    version = 3
     access = "inductive"
     description = "SAE (Kodirov et al. 2017): Sylvester-equation semantic autoencoder."
     space = {
-        "lam": Param(30.0, low=1e-3, high=1e4, log=True, help="weight of the reconstruction term"),
+        "lam": Param(30.0, choices=SAE_GRID, select_on_validation=True, help="weight of the reconstruction term"),
         "direction": Param("semantic", choices=("semantic", "feature"),
                            help="compare W x with s_c ('semantic') or x with Wᵀ s_c ('feature')"),
         "center": Param(False, help="subtract the training mean before the per-image L2 normalisation "
                                     "(not in the authors' code; version 1 did)"),
     }
-    test_params = {"lam": 30.0, "direction": "semantic"}
+    test_params = {"direction": "semantic"}
+    refit_params = frozenset({"lam"})
 
     def fit(self, view: TrainView, *, rng: np.random.Generator) -> "SAE":
         if self.direction not in ("semantic", "feature"):
@@ -193,7 +229,15 @@ class SAE(Method):
         self.mean_ = X.mean(axis=0) if self.center else np.zeros(X.shape[1])
         self.descriptors_ = normalize(view.descriptors)
         Xn = normalize(X - self.mean_)
-        self.W_ = sae_solve(Xn.T, self.descriptors_[y].T, self.lam)
+        self.sylvester_ = SylvesterEig(Xn.T, self.descriptors_[y].T)
+        self.W_ = self.sylvester_.solve(self.lam)
+        return self
+
+    def refit(self, **changes: Any) -> "SAE":
+        if set(changes) - self.refit_params:
+            raise ValueError(f"{self.name}: refit can change only {sorted(self.refit_params)}, got {sorted(changes)}")
+        self.set_hparams(changes)
+        self.W_ = self.sylvester_.solve(self.lam)
         return self
 
     def scores(self, X: np.ndarray, classes: np.ndarray) -> np.ndarray:

@@ -136,3 +136,31 @@ def test_needs_images(name, tiny):
                      feature_dim=tiny.features.shape[1])
     with pytest.raises(ValueError, match="inductive view"):
         METHODS.get(name)().fit(view, rng=np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("name, changes", [("eszsl", {"gamma": 1e-2, "lam": 1e2}), ("sae", {"lam": 3e3})])
+def test_refit_equals_a_fresh_fit_with_the_changed_penalty(name, changes, tiny):
+    """The validation grid's cheap path: refitting a penalty gives exactly a fresh fit's scores."""
+    cls = METHODS.get(name)
+    split = test_split(tiny)
+    view = train_view(tiny, split, access="inductive")
+    refitted = cls().fit(view, rng=np.random.default_rng(0))
+    before = refitted.scores(tiny.features[split.eval_unseen], split.candidates)
+    refitted.refit(**changes)
+    fresh = cls(**changes).fit(view, rng=np.random.default_rng(0))
+    after = refitted.scores(tiny.features[split.eval_unseen], split.candidates)
+    assert np.array_equal(after, fresh.scores(tiny.features[split.eval_unseen], split.candidates))
+    assert not np.allclose(after, before)
+    assert refitted.hparams == fresh.hparams
+    with pytest.raises(ValueError, match="refit can change only"):
+        refitted.refit(direction="feature") if name == "sae" else refitted.refit(alpha=1.0)
+
+
+@pytest.mark.parametrize("name", ["ridge_v2s", "ridge_s2v", "eszsl", "sae", "ridge_injection"])
+def test_closed_form_penalties_are_selected_on_validation(name):
+    """methods.md: the closed-form penalties are chosen on validation classes every run, from a grid that
+    holds the default and spans several decades."""
+    for p in METHODS.get(name).space.values():
+        if p.select_on_validation:
+            assert p.default in p.choices and max(p.choices) / min(p.choices) >= 1e6
+    assert any(p.select_on_validation for p in METHODS.get(name).space.values())

@@ -67,8 +67,12 @@ def test_quick_run_writes_labelled_records_and_outputs_in_its_own_folder(tmp_pat
     assert not (tmp_path / "runs").exists()  # never mixed with the benchmark's records
     recs = [rec for _, rec in iter_records(quick)]
     assert len(recs) == 2 and {r["spec"]["profile"] for r in recs} == {"quick"}
-    if (os.cpu_count() or 1) >= 2:  # validation and test fits side by side
-        assert all(r["timing"]["parallel_splits"] for r in recs)
+    by_method = {r["spec"]["method"]: r for r in recs}
+    if (os.cpu_count() or 1) >= 2:  # validation and test fits side by side when nothing is selected first
+        assert by_method["conse"]["timing"]["parallel_splits"]
+    # ridge V->S compares its penalties on validation before the final fit: no parallel splits
+    assert "parallel_splits" not in by_method["ridge_v2s"]["timing"]
+    assert len(by_method["ridge_v2s"]["validation"]["trials"]) == 7
     assert f"leaderboard: {quick / 'leaderboard.md'}" in out and f"figures:     {quick / 'figures'}/" in out
     assert (quick / "tables" / "icis.md").read_text().startswith("**QUICK PROFILE")
     assert (quick / "leaderboard.md").read_text().startswith("**QUICK PROFILE")

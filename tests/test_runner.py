@@ -156,11 +156,11 @@ def test_cli_run_then_summary_and_validate(tmp_path, capsys):
 
 
 def test_hparam_search_selects_on_validation(tmp_path):
-    [spec] = make_specs(["ridge_v2s"], ["synth-tiny"], [0], trials=4)
+    [spec] = make_specs(["ale"], ["synth-tiny"], [0], trials=4, test_params=True)
     [summary] = run_specs([spec], results_dir=tmp_path, progress=False)
     rec = read_record(record_path(tmp_path, spec))
     trials = rec["validation"]["trials"]
-    assert len(trials) == 4 and len({t["hparams"]["alpha"] for t in trials}) == 4
+    assert len(trials) == 4 and len({t["hparams"]["lr"] for t in trials}) == 4
     best = max(trials, key=lambda t: t["score"])
     assert rec["selected_hparams"] == best["hparams"]
     assert rec["validation"]["score"] == pytest.approx(best["score"])

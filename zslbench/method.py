@@ -86,7 +86,8 @@ class Param:
         The type follows the default (bool, int, float (an int is accepted), str; a None default
         accepts anything); a string with ``choices`` must be one of them. Numbers must be finite, and
         the declared space bounds their sign: ``low > 0`` means positive, a non-negative ``low`` or
-        default means non-negative. (Search ranges are not limits: a preset may go beyond them.)
+        default means non-negative; numeric ``choices`` bound it by their smallest the same way. (Search
+        ranges are not limits: a preset may go beyond them.)
         """
         d = self.default
         if d is None:
@@ -106,9 +107,12 @@ class Param:
                 return f"expects an integer, got {value!r}"
             if not math.isfinite(value):
                 return f"must be finite, got {value!r}"
-            if self.low is not None and self.low > 0 and value <= 0:
+            low = self.low
+            if low is None and self.choices and all(isinstance(c, (int, float)) for c in self.choices):
+                low = min(self.choices)
+            if low is not None and low > 0 and value <= 0:
                 return f"must be > 0, got {value!r}"
-            if ((self.low is not None and self.low >= 0) or (self.low is None and d >= 0)) and value < 0:
+            if ((low is not None and low >= 0) or (low is None and d >= 0)) and value < 0:
                 return f"must be >= 0, got {value!r}"
         return None
 
