@@ -8,6 +8,7 @@ import os
 from zslbench.cli import main
 from zslbench.estimate import estimate
 from zslbench.profiles import PROFILES, QUICK
+from zslbench.protocol import Setting
 from zslbench.records import iter_records
 from zslbench.registry import METHODS
 from zslbench.sweep import make_specs
@@ -103,9 +104,29 @@ def test_the_estimate_prefers_records_of_the_same_method_version(tmp_path, capsy
     (path.parent / "older.json").write_text(json.dumps(older))
     specs = make_specs(["ridge_v2s"], ["synth-tiny"], [1])
     # the other version's 900 s is not mixed in while a record of the same version exists
-    assert estimate(specs, [tmp_path]) == (100.0, 1, 0, 0)
+    assert estimate(specs, [tmp_path]) == (100.0, 1, 0, 0, 0)
     path.unlink()
-    assert estimate(specs, [tmp_path]) == (900.0, 1, 0, 1)
+    assert estimate(specs, [tmp_path]) == (900.0, 1, 0, 1, 0)
     assert main(["run", "-m", "ridge_v2s", "-d", "synth-tiny", "--seeds", "1", "--results", str(tmp_path),
                  "--dry-run"]) == 0
     assert "1 from another version of the method" in capsys.readouterr().out
+
+
+def test_the_estimate_prices_a_sweep_setting_by_records_of_that_setting(tmp_path, capsys):
+    """A reduced setting's runs are priced by records of that setting when there are any; otherwise by the
+    full data's, and the estimate says how many were priced so."""
+    assert main(["run", "-m", "ridge_v2s", "-d", "synth-tiny", "--seeds", "0", "--results", str(tmp_path)]) == 0
+    assert main(["run", "-m", "ridge_v2s", "-d", "synth-tiny", "--seeds", "0", "--seen-fraction", "0.5",
+                 "--results", str(tmp_path)]) == 0
+    capsys.readouterr()
+    for path in tmp_path.glob("runs/*/*/*.json"):
+        record = json.loads(path.read_text())
+        record["timing"]["total_seconds"] = 10.0 if record["spec"]["setting"]["seen_fraction"] < 1 else 100.0
+        path.write_text(json.dumps(record))
+    half = make_specs(["ridge_v2s"], ["synth-tiny"], [1], setting=Setting(seen_fraction=0.5))
+    assert estimate(half, [tmp_path]) == (10.0, 1, 0, 0, 0)
+    quarter = make_specs(["ridge_v2s"], ["synth-tiny"], [1], setting=Setting(seen_fraction=0.25))
+    assert estimate(quarter, [tmp_path])[::4] == (55.0, 1)  # the median over both settings, flagged
+    assert main(["run", "-m", "ridge_v2s", "-d", "synth-tiny", "--seeds", "1", "--seen-fraction", "0.25",
+                 "--results", str(tmp_path), "--dry-run"]) == 0
+    assert "1 from another data setting" in capsys.readouterr().out
