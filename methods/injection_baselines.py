@@ -361,11 +361,11 @@ class RidgeInjection(ClassifierInjection):
     label = "Ridge injection"
     family = "image-free baselines"
 
-    version: ClassVar[int] = 3  # v2: output_norm (v1: raw rows); v3: lam selected on validation, 10^[-4..2]
+    version: ClassVar[int] = 3  # v2: output_norm (v1: raw rows); v3: lam selected on validation, 10^[-6..2]
     # No paper of its own: under the paper procedure (raw base rows) it keeps the plain ridge prediction.
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {"output_norm": "raw"}}
     space: ClassVar[Mapping[str, Param]] = {
-        "lam": Param(1.0, choices=(1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0), select_on_validation=True),
+        "lam": Param(1.0, choices=tuple(10.0 ** k for k in range(-6, 3)), select_on_validation=True),
         "output_norm": output_norm_param(paper=None),
     }
     test_params: ClassVar[Mapping[str, Any]] = {}

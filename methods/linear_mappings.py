@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 PENALTY_GRID: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3)
 """10^[-3..3]: the closed-form penalties every run compares on the validation split (ESZSL's published
 search range, methods.md; used for ridge S -> V too)."""
-SAE_GRID: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1e3, 3e3, 1e4, 3e4, 1e5)
-"""SAE's λ, compared on the validation split every run: half-decades over 0.1-1e5."""
+SAE_GRID: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1e3, 3e3, 1e4, 3e4, 1e5)
+"""SAE's λ, compared on the validation split every run: half-decades over 0.01-1e5."""
 
 
 def _check_inductive(view: TrainView, name: str) -> tuple[np.ndarray, np.ndarray]:

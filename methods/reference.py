@@ -15,9 +15,9 @@ from zslbench.method import Method, Param, TrainView
 from zslbench.registry import register_method
 from zslbench.toolbox import draw_seed
 
-ALPHA_GRID: tuple[float, ...] = (1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4)
-"""Ridge V -> S's penalty, compared on the validation split every run. Its loss sums over images, not
-classes, so the grid reaches higher than the class-level maps' 10^[-3..3]."""
+ALPHA_GRID: tuple[float, ...] = (0.1, 1.0, 10.0, 1e2, 1e3, 1e4, 1e5, 1e6)
+"""Ridge V -> S's penalty, compared on the validation split every run: 10^[-1..6]. Its loss sums over
+images, not classes, so the grid reaches higher than the class-level maps' 10^[-3..3]."""
 
 
 @register_method("random")

@@ -256,3 +256,12 @@ def test_parallel_splits_need_runs_in_process(tmp_path, capsys):
     code = main(["run", "-m", "random", "-d", "synth-tiny", "--seeds", "0", "--jobs", "2", "--parallel-splits",
                  "--results", str(tmp_path)])
     assert code == 2 and "--parallel-splits needs runs in this process" in capsys.readouterr().err
+
+
+def test_a_choice_at_the_edge_of_a_numeric_grid_is_flagged():
+    from zslbench.runner import grid_edges
+
+    grid = {"a": (1e-2, 1.0, 1e2), "b": ("x", "y", "z"), "c": (1, 2), "d": (1, 10, 100)}
+    assert grid_edges(grid, {"a": 1e2, "b": "z", "c": 2, "d": 10}) == ["a"]
+    assert grid_edges(grid, {"a": 1e-2, "b": "x", "c": 1, "d": 1}) == ["a", "d"]
+    assert grid_edges(grid, {"a": 1.0, "b": "y", "c": 1, "d": 10}) == []

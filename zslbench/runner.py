@@ -140,6 +140,9 @@ def execute(spec: RunSpec, ds: Dataset, *, device: str = "cpu", cache_dir: Path 
         val_ev, val_seconds = pending.result()
         trials = [(val_ev.metrics()[objective], best_hp, val_ev)]
     best_score, best_hp, best_ev = max(trials, key=lambda r: r[0])
+    for name in grid_edges(grid, best_hp):
+        log.warning("%s: validation chose %s=%s, the edge of its grid %s; the best value may lie beyond it",
+                    spec.describe(), name, best_hp[name], list(grid[name]))
     gamma = best_ev.curve().best_gamma()
     validation = {
         "objective": objective,
@@ -165,6 +168,14 @@ def execute(spec: RunSpec, ds: Dataset, *, device: str = "cpu", cache_dir: Path 
         "method_info": method.record_info(),
         "uses_test_data_for_selection": uses_test,
     }
+
+
+def grid_edges(grid: dict[str, tuple[Any, ...]], chosen: dict[str, Any]) -> list[str]:
+    """Names of numeric validation-grid parameters (three or more values) whose chosen value is the grid's
+    smallest or largest."""
+    return [k for k, values in grid.items()
+            if len(values) > 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+            and chosen.get(k) in (min(values), max(values))]
 
 
 def _grid_evaluations(cls, hp, grid, ds, split, base, rng_seed, info, device) -> Iterator[tuple[dict, Evaluation, Any]]:
