@@ -16,7 +16,8 @@ published number is read. The best combination is printed and, with ``--write``,
 ``--noise``, ``--unexplained``, ``--realisation`` and ``--noise-decay`` replace stage 1's values; the
 searches behind the built-in knobs are several such runs, logged in results/synthetic_calibration_v4.log,
 and ``--from-log`` writes, per dataset, the knobs of the lowest-loss line of a log (every search in it
-counts). ``--generator 3`` searches the frozen generator v3 (``synth-X-v3``; printed, never written), and
+counts). ``--generator 3`` searches the frozen generator v3 (``synth-X-v3``; printed, never written),
+``--generator 5`` the candidate v5 (v4 plus ``--unseen-pull``; printed, never written), and
 ``--noise-axes`` another variant of v4 (printed, never written).
 
 During the search, ConSE's base classifier may be trained with fewer epochs (``--base-epochs``, with the
@@ -32,7 +33,7 @@ import json
 import re
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,7 @@ from zslbench.base_classifier import BaseClassifierSettings, clear_memo
 from zslbench.config import load_config
 from zslbench.protocol import family_of
 from zslbench.data.synthetic import CALIBRATION_SET, SYNTHETIC, SynthSpecV3, dataset_from_spec
-from zslbench.data.synthetic_v4 import NOISE_AXES, SynthSpecV4
+from zslbench.data.synthetic_v4 import NOISE_AXES, SynthSpecV4, SynthSpecV5
 from zslbench.report.published import load_published
 from zslbench.runner import execute
 from zslbench.sweep import make_specs
@@ -65,7 +66,10 @@ REFINE: dict[str, float] = {"noise": 1.5, "unexplained": 0.35}
 """Stage 2: from stage 1's best, one step up and down in each of these knobs (4 more combinations);
 with ``--refine-rounds n`` repeated around the new best while it moves, at most n times."""
 V4_REFINE: dict[str, float] = {"noise": 0.25, "unexplained": 0.15}
-"""Stage 2's steps for generator v4."""
+"""Stage 2's steps for generator v4 (v5 also moves ``unseen_pull`` by :data:`V5_PULL_STEP`)."""
+V5_PULL: tuple[float, ...] = (0.3, 0.5)
+"""Stage 1's ``unseen_pull`` values for the candidate v5."""
+V5_PULL_STEP = 0.1
 
 
 def targets(published_csv: Path | None = None) -> dict[str, dict[tuple[str, str], float]]:
@@ -113,15 +117,19 @@ def search(dataset: str, target: dict, epochs: int | None, log=print, *, generat
     """Stage 1 (:data:`V4_GRID`; v3: :data:`GRID`), then stage 2 (:data:`V4_REFINE`; v3: :data:`REFINE`)
     around the best so far: the lowest loss wins.
 
-    ``generator`` 4 searches the built-in spec ``dataset`` (``noise_axes``: another v4 variant of it), 3
+    ``generator`` 4 searches the built-in spec ``dataset`` (``noise_axes``: another v4 variant of it), 5
+    the candidate v5 made from it (``grid_values`` should then give ``unseen_pull``), 3
     the frozen v3 spec ``dataset-v3``; ``grid_values`` replace stage 1's values.
     """
-    spec = SYNTHETIC[dataset if generator == 4 else f"{dataset}-v3"]
-    grid = dict(V4_GRID if generator == 4 else GRID)
+    spec = SYNTHETIC[dataset if generator != 3 else f"{dataset}-v3"]
+    grid = dict(V4_GRID if generator != 3 else GRID)
+    if generator == 5:
+        spec = SynthSpecV5(**{f.name: getattr(spec, f.name) for f in fields(spec)})
+        grid["unseen_pull"] = V5_PULL
     if noise_axes is not None:
         spec = replace(spec, noise_axes=noise_axes)
     grid.update(grid_values or {})
-    refine = V4_REFINE if generator == 4 else REFINE
+    refine = {3: REFINE, 4: V4_REFINE, 5: {**V4_REFINE, "unseen_pull": V5_PULL_STEP}}[generator]
     base = base_settings(dataset, epochs)
     best: tuple = (None, np.inf, None)
     tried: set[str] = set()
@@ -181,8 +189,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="default: every built-in benchmark-like dataset with calibration-set numbers")
     p.add_argument("--base-epochs", type=int, default=None, help="cheaper base classifier during the search")
     p.add_argument("--write", action="store_true", help="write the chosen knobs into zslbench/data/synthetic.py")
-    p.add_argument("--generator", type=int, choices=(3, 4), default=4,
-                   help="4: the built-in generator; 3: the frozen v3 (synth-X-v3; never written)")
+    p.add_argument("--generator", type=int, choices=(3, 4, 5), default=4,
+                   help="4: the built-in generator; 3: the frozen v3 (synth-X-v3); 5: the candidate v5 "
+                        "(3 and 5 are never written)")
     p.add_argument("--noise-axes", choices=NOISE_AXES, default=None,
                    help="another v4 variant than the built-in one (never written)")
     p.add_argument("--refine-rounds", type=int, default=1, help="stage-2 rounds (while the best moves)")
@@ -190,11 +199,15 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument(f"--{knob}", type=float, nargs="+", default=None, help=f"stage 1's {knob} values")
     p.add_argument("--noise-decay", type=float, nargs="+", default=None,
                    help="stage 1's noise_decay values (v4's noise spectrum exponent; default 1)")
+    p.add_argument("--unseen-pull", type=float, nargs="+", default=None,
+                   help="stage 1's unseen_pull values (candidate v5's seen-class bias; default 0)")
     p.add_argument("--from-log", type=Path, default=None,
                    help="write, per dataset, the knobs of a search log's lowest-loss line instead of searching")
     args = p.parse_args(argv)
-    if args.noise_decay and args.generator != 4:
-        p.error("--noise-decay: only generator v4 has it")
+    if args.noise_decay and args.generator == 3:
+        p.error("--noise-decay: generator v3 has no noise_decay")
+    if args.unseen_pull and args.generator != 5:
+        p.error("--unseen-pull: only the candidate generator v5 has it (--generator 5)")
     if args.from_log is not None:
         chosen = best_in_log(args.from_log.read_text())
         if not chosen:
@@ -214,11 +227,12 @@ def main(argv: list[str] | None = None) -> int:
         knobs, l_, m = search(name, tg[real], args.base_epochs, generator=args.generator,
                               noise_axes=args.noise_axes, refine_rounds=args.refine_rounds,
                               grid_values={k: tuple(getattr(args, k))
-                                           for k in ("noise", "unexplained", "realisation", "noise_decay")
+                                           for k in ("noise", "unexplained", "realisation", "noise_decay",
+                                                     "unseen_pull")
                                            if getattr(args, k)})
         print(f"CHOSEN {name} {json.dumps(knobs)} loss {l_:.2f}")
         chosen[name] = knobs
-    if args.write and chosen and (args.generator == 3 or args.noise_axes is not None):
+    if args.write and chosen and (args.generator != 4 or args.noise_axes is not None):
         print("--write: only the built-in generator v4's knobs are written (v3 is frozen; other v4 variants "
               "are not built in); nothing written", file=sys.stderr)
         return 2

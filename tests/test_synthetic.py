@@ -208,6 +208,29 @@ def test_candidate_v4_changes_only_the_noise_and_its_spectrum_decays():
     assert v3.noise_map(np.random.default_rng(0), class_mean) is None
 
 
+def test_candidate_v5_moves_only_the_test_unseen_classes_toward_their_nearest_seen_class():
+    """unseen_pull 0 makes v4's features under a v5 identity; a pull shifts each test-unseen class's images
+    by the same offset, toward the nearest seen class, and leaves every other image alone."""
+    from dataclasses import fields
+
+    from zslbench.data.synthetic_v4 import SynthSpecV5
+
+    v4 = SYNTHETIC["synth-apy"]
+    knobs = {f.name: getattr(v4, f.name) for f in fields(v4)}
+    same, pulled = (dataset_from_spec(SynthSpecV5(**knobs, unseen_pull=p)) for p in (0.0, 0.5))
+    base = make_synthetic("synth-apy")
+    assert same.identity.split_version == "synthetic-v5" and np.array_equal(same.features, base.features)
+    unseen = np.isin(base.labels, base.labels[base.splits["test_unseen"]])
+    assert np.array_equal(pulled.features[~unseen], base.features[~unseen])
+    seen = np.unique(base.labels[base.splits["trainval"]])
+    means = np.stack([base.features[base.labels == c].mean(0) for c in range(len(base.class_names))])
+    for c in np.unique(base.labels[unseen]):
+        moved = pulled.features[base.labels == c].mean(0)
+        # the pull acts before noise and rectification: the class ends up nearer the seen classes
+        before, after = (np.linalg.norm(means[seen] - m, axis=1).min() for m in (means[c], moved))
+        assert after < 0.8 * before
+
+
 def test_builtin_v4_knobs_are_the_best_lines_of_the_committed_search_log():
     """The built-in v4 knobs are what ``calibrate_synthetic.py --from-log`` writes from the committed
     search log (per dataset its lowest-loss line), so they cannot drift from the searches."""

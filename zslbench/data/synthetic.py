@@ -272,6 +272,7 @@ def generate_v3(spec: SynthSpecV3) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     basis = class_mean[np.sort(rng_class.choice(C, size=min(rank, C), replace=False))]
     basis = (basis - class_mean.mean(0)) / class_mean.std()
     noise_axes = spec.noise_map(rng_class, class_mean)
+    shift = spec.class_shift(class_mean, splits, labels)
 
     features = np.empty((labels.size, d), dtype=np.float32)
     out_scale = None
@@ -287,9 +288,11 @@ def generate_v3(spec: SynthSpecV3) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
             x += spec.noise * rng_image.standard_normal((lab.size, d))
         else:
             x += (rng_image.standard_normal((lab.size, d)).astype(np.float32) @ noise_axes).astype(np.float64)
+        if out_scale is None:  # ResNet pool features average about 0.5 (before any class shift)
+            out_scale = 0.5 / max(float(np.maximum(x + spec.offset, 0.0).mean()), 1e-12)
+        if shift is not None:
+            x += shift[lab]
         x = np.maximum(x + spec.offset, 0.0)
-        if out_scale is None:  # ResNet pool features average about 0.5
-            out_scale = 0.5 / max(float(x.mean()), 1e-12)
         features[start:start + lab.size] = x * out_scale
     return features, labels, att, original_att, splits
 

@@ -71,3 +71,8 @@ class SynthSpecV3:
     def noise_map(self, rng: np.random.Generator, class_mean: np.ndarray) -> np.ndarray | None:
         """(d, d) map from white noise to the noise; None: isotropic (v4's: :mod:`zslbench.data.synthetic_v4`)."""
         return None
+
+    def class_shift(self, class_mean: np.ndarray, splits: dict[str, np.ndarray],
+                    labels: np.ndarray) -> np.ndarray | None:
+        """(C, d) offset added to every image of a class; None: none (v5's: :mod:`zslbench.data.synthetic_v4`)."""
+        return None
