@@ -73,7 +73,7 @@ def test_quick_run_writes_labelled_records_and_outputs_in_its_own_folder(tmp_pat
         assert by_method["conse"]["timing"]["parallel_splits"]
     # ridge V->S compares its penalties on validation before the final fit: no parallel splits
     assert "parallel_splits" not in by_method["ridge_v2s"]["timing"]
-    assert len(by_method["ridge_v2s"]["validation"]["trials"]) == 7
+    assert len(by_method["ridge_v2s"]["validation"]["trials"]) == len(METHODS.get("ridge_v2s").space["alpha"].choices)
     assert f"leaderboard: {quick / 'leaderboard.md'}" in out and f"figures:     {quick / 'figures'}/" in out
     assert (quick / "tables" / "icis.md").read_text().startswith("**QUICK PROFILE")
     assert (quick / "leaderboard.md").read_text().startswith("**QUICK PROFILE")
