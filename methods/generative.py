@@ -354,11 +354,10 @@ class GenerativeMethod(Method):
         """Redo the classifier stage with ``changes`` (names in ``refit_params``): a fresh fit's result."""
         if not hasattr(self, "head_state_"):
             raise RuntimeError(f"{self.name}: call fit before refit")
-        if set(changes) - self.refit_params:
-            raise ValueError(f"{self.name}: refit can change only {sorted(self.refit_params)}, got {sorted(changes)}")
-        self.set_hparams(changes)
+        return super().refit(**changes)
+
+    def refit_stage(self) -> None:
         self._run_head_stage()
-        return self
 
     def _run_head_stage(self) -> None:
         with seeded_torch(self.head_seed_, self.device):

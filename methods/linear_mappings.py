@@ -143,17 +143,10 @@ class ESZSL(Method):
         self.descriptor_eig_ = np.linalg.eigh(S @ S.T)
         R, U = self.feature_eig_[1], self.descriptor_eig_[1]
         self.rotated_ = R.T @ (Xn.T @ Y @ S.T) @ U  # (d, a)
-        self._solve()
+        self.refit_stage()
         return self
 
-    def refit(self, **changes: Any) -> "ESZSL":
-        if set(changes) - self.refit_params:
-            raise ValueError(f"{self.name}: refit can change only {sorted(self.refit_params)}, got {sorted(changes)}")
-        self.set_hparams(changes)
-        self._solve()
-        return self
-
-    def _solve(self) -> None:
+    def refit_stage(self) -> None:
         (b, R), (a, U) = self.feature_eig_, self.descriptor_eig_
         inner = self.rotated_ / (b + self.gamma)[:, None] / (a + self.lam)[None, :]
         self.V_ = R @ inner @ U.T  # (d, a)
@@ -195,11 +188,6 @@ class SylvesterEig:
         return self.U @ ((1 + lam) * self.rotated / denom) @ self.R.T
 
 
-def sae_solve(X: np.ndarray, S: np.ndarray, lam: float) -> np.ndarray:
-    """SAE's encoder W (k, d) for one ``lam`` (see :class:`SylvesterEig`; X (d, n), S (k, n))."""
-    return SylvesterEig(X, S).solve(lam)
-
-
 @register_method("sae")
 class SAE(Method):
     """Semantic autoencoder: linear encoder W (k, d) features -> descriptors, decoder Wᵀ."""
@@ -230,15 +218,11 @@ class SAE(Method):
         self.descriptors_ = normalize(view.descriptors)
         Xn = normalize(X - self.mean_)
         self.sylvester_ = SylvesterEig(Xn.T, self.descriptors_[y].T)
-        self.W_ = self.sylvester_.solve(self.lam)
+        self.refit_stage()
         return self
 
-    def refit(self, **changes: Any) -> "SAE":
-        if set(changes) - self.refit_params:
-            raise ValueError(f"{self.name}: refit can change only {sorted(self.refit_params)}, got {sorted(changes)}")
-        self.set_hparams(changes)
+    def refit_stage(self) -> None:
         self.W_ = self.sylvester_.solve(self.lam)
-        return self
 
     def scores(self, X: np.ndarray, classes: np.ndarray) -> np.ndarray:
         Xn = normalize(np.asarray(X, dtype=np.float64) - self.mean_)

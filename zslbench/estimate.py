@@ -40,7 +40,7 @@ def estimate(specs: Sequence[RunSpec], results_dirs: Iterable[Path]) -> tuple[fl
 
     A spec's own record gives its time; otherwise the median of the ok records of the same dataset,
     method and profile under any of ``results_dirs``, preferring the same version and data setting, then
-    the same version (another setting: a reduced sweep setting priced at full-data timings, usually an
+    the same version with any setting (a reduced sweep setting then borrows full-data timings: usually an
     overestimate), then the same setting of any version (a new version may cost more or less), then any.
     """
     recorded: dict[tuple[str, str, str | None], list[tuple[int | None, str, float]]] = {}
@@ -90,8 +90,7 @@ def print_estimate(specs: Sequence[RunSpec], todo: Sequence[RunSpec], dirs: Sequ
     for label, subset in ((f"all {len(specs)} planned runs", specs), (f"the {len(todo)} runs to make now", todo)):
         seconds, known, unknown, other_version, other_setting = estimate(subset, dirs)
         extra = f", {other_version} from another version of the method" if other_version else ""
-        extra += (f", {other_setting} from another data setting (a reduced setting priced at full-data "
-                  "timings: usually an overestimate)") if other_setting else ""
+        extra += f", {other_setting} from another data setting" if other_setting else ""
         extra += f"; {unknown} without a recorded timing" if unknown else ""
         print(f"estimated wall time of {label}: {format_hours(seconds / jobs)} at --jobs {jobs} "
               f"on {os.cpu_count()} CPUs (recorded run times of {known} of them{extra})")

@@ -15,7 +15,8 @@ behaviour change: it is part of the run identity), ``access`` (``"inductive"`` o
 ``"fast"``), ``presets_per_family`` (preset -> dataset family -> further overrides, for authors whose
 scripts differ per dataset) and ``test_params`` (tiny settings for the shared conformance test).
 A method whose last stage can be redone cheaply after ``fit`` lists those hyper-parameters in
-``refit_params`` and implements ``refit(**changes)``: the same result as a fresh fit with the changes.
+``refit_params`` and implements ``refit_stage()``, so that ``refit(**changes)`` gives the same result as a
+fresh fit with the changes.
 
 What reports and the regression check need to know about a method is declared here too (see
 :meth:`Method.report_meta`, which the runner copies into every record as ``method_meta``): ``label``,
@@ -306,7 +307,16 @@ class Method:
 
     def refit(self, **changes: Any) -> "Method":
         """Redo the stage of the last fit that ``changes`` (names in ``refit_params``) affect; the result
-        equals a fresh fit (same view and rng) with the changed hyper-parameters."""
+        equals a fresh fit (same view and rng) with the changed hyper-parameters. Checks the names, sets
+        them, then calls :meth:`refit_stage`."""
+        if set(changes) - self.refit_params:
+            raise ValueError(f"{self.name}: refit can change only {sorted(self.refit_params)}, got {sorted(changes)}")
+        self.set_hparams(changes)
+        self.refit_stage()
+        return self
+
+    def refit_stage(self) -> None:
+        """Redo the last stage of the fit with the current hyper-parameters (methods with ``refit_params``)."""
         raise NotImplementedError(f"{self.name}: refit is not implemented")
 
     def record_info(self) -> Mapping[str, Any] | None:
