@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -115,6 +117,20 @@ def test_cache_key_covers_what_changes_the_weights(tiny):
     fewer = apply_setting(ds, split, Setting(images_per_class=5), seed=0, image_free=True)
     assert key != cache_key(ds, fewer, FAST, 0)
     assert key != cache_key(ds, validation_split(ds), FAST, 0)
+    moved = ds.features.copy()
+    moved[split.train[0], 0] += 1.0
+    assert key != cache_key(replace(ds, features=moved), split, FAST, 0)
+
+
+def test_cache_key_ignores_data_outside_the_training_images(tiny):
+    """Only the training images decide the weights: another dataset identity, or changed test images, with
+    the same training bytes shares the classifier (generator versions that move only test-unseen images)."""
+    ds, split = tiny
+    key = cache_key(ds, split, FAST, 0)
+    moved = ds.features.copy()
+    moved[ds.splits["test_unseen"]] += 1.0
+    other = replace(ds, features=moved, identity=replace(ds.identity, split_version="synthetic-v99"))
+    assert cache_key(other, split, FAST, 0) == key
 
 
 def test_holdout_selection(tiny):
