@@ -3,22 +3,22 @@
 For each built-in benchmark-like dataset, every knob combination of a small grid is generated and
 ESZSL and ConSE are run on it exactly as ``zslbench run`` runs them (benchmark.toml's settings, the
 parameters marked ``select_on_validation`` chosen on the validation split, then tested once; ConSE's base
-classifier with the settings given below). Generator v4's knobs were chosen when ESZSL's penalties were
-fixed at 1 (ESZSL version 1); its version 2 selects them on validation as GBU did. The loss is the mean
+classifier with the settings given below; ESZSL's penalties chosen on validation, as GBU chose them). The
+loss is the mean
 absolute difference, in points, between their ZSL top-1 and GZSL seen / unseen accuracy and the published
 ResNet-101 numbers of the real dataset (:data:`zslbench.data.synthetic.CALIBRATION_SET`); no other
 published number is read. The best combination is printed and, with ``--write``, written into the
-``CALIBRATED_KNOBS`` block of ``zslbench/data/synthetic.py`` (generator v4, the built-in ``synth-X``).
+``CALIBRATED_KNOBS`` block of ``zslbench/data/synthetic.py`` (generator v5, the built-in ``synth-X``).
 
     python benchmarks/calibrate_synthetic.py [--datasets synth-cub ...] [--base-epochs 5] [--write]
-    python benchmarks/calibrate_synthetic.py --from-log results/synthetic_calibration_v4.log   # write its best
+    python benchmarks/calibrate_synthetic.py --from-log results/synthetic_calibration_v5.log   # write its best
 
-``--noise``, ``--unexplained``, ``--realisation`` and ``--noise-decay`` replace stage 1's values; the
-searches behind the built-in knobs are several such runs, logged in results/synthetic_calibration_v4.log,
-and ``--from-log`` writes, per dataset, the knobs of the lowest-loss line of a log (every search in it
-counts). ``--generator 3`` searches the frozen generator v3 (``synth-X-v3``; printed, never written),
-``--generator 5`` the candidate v5 (v4 plus ``--unseen-pull``; printed, never written), and
-``--noise-axes`` another variant of v4 (printed, never written).
+``--noise``, ``--unexplained``, ``--realisation``, ``--noise-decay``, ``--unseen-pull`` and
+``--unseen-shrink`` replace stage 1's values; the searches behind the built-in knobs are several such runs,
+logged in results/synthetic_calibration_v5.log, and ``--from-log`` writes, per dataset, the knobs of the
+lowest-loss line of a log (every search in it counts). ``--generator 3`` and ``--generator 4`` search the
+frozen generators (``synth-X-v3``, ``synth-X-v4``; printed, never written), and ``--noise-axes`` another
+variant of the built-in one (printed, never written).
 
 During the search, ConSE's base classifier may be trained with fewer epochs (``--base-epochs``, with the
 learning rate scaled so Adam moves about as far); the chosen knobs are then checked at the real settings
@@ -33,7 +33,7 @@ import json
 import re
 import sys
 import time
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +42,7 @@ from zslbench.base_classifier import BaseClassifierSettings, clear_memo
 from zslbench.config import load_config
 from zslbench.protocol import family_of
 from zslbench.data.synthetic import CALIBRATION_SET, SYNTHETIC, SynthSpecV3, dataset_from_spec
-from zslbench.data.synthetic_v4 import NOISE_AXES, SynthSpecV4, SynthSpecV5
+from zslbench.data.synthetic_v4 import NOISE_AXES, SynthSpecV5
 from zslbench.report.published import load_published
 from zslbench.runner import execute
 from zslbench.sweep import make_specs
@@ -66,10 +66,11 @@ REFINE: dict[str, float] = {"noise": 1.5, "unexplained": 0.35}
 """Stage 2: from stage 1's best, one step up and down in each of these knobs (4 more combinations);
 with ``--refine-rounds n`` repeated around the new best while it moves, at most n times."""
 V4_REFINE: dict[str, float] = {"noise": 0.25, "unexplained": 0.15}
-"""Stage 2's steps for generator v4 (v5 also moves ``unseen_pull`` by :data:`V5_PULL_STEP`)."""
-V5_PULL: tuple[float, ...] = (0.3, 0.5)
-"""Stage 1's ``unseen_pull`` values for the candidate v5."""
-V5_PULL_STEP = 0.1
+"""Stage 2's steps for generator v4 (v5 also moves ``unseen_pull`` and ``unseen_shrink`` by
+:data:`V5_STEP`)."""
+V5_GRID: dict[str, tuple[float, ...]] = {"unseen_pull": (0.3, 0.5), "unseen_shrink": (0.0,)}
+"""Stage 1's extra knobs for generator v5."""
+V5_STEP = 0.1
 
 
 def targets(published_csv: Path | None = None) -> dict[str, dict[tuple[str, str], float]]:
@@ -111,25 +112,24 @@ def base_settings(dataset: str, epochs: int | None) -> BaseClassifierSettings:
     return s
 
 
-def search(dataset: str, target: dict, epochs: int | None, log=print, *, generator: int = 4,
+def search(dataset: str, target: dict, epochs: int | None, log=print, *, generator: int = 5,
            noise_axes: str | None = None, refine_rounds: int = 1,
            grid_values: dict[str, tuple[float, ...]] | None = None) -> tuple[dict, float, dict]:
     """Stage 1 (:data:`V4_GRID`; v3: :data:`GRID`), then stage 2 (:data:`V4_REFINE`; v3: :data:`REFINE`)
     around the best so far: the lowest loss wins.
 
-    ``generator`` 4 searches the built-in spec ``dataset`` (``noise_axes``: another v4 variant of it), 5
-    the candidate v5 made from it (``grid_values`` should then give ``unseen_pull``), 3
-    the frozen v3 spec ``dataset-v3``; ``grid_values`` replace stage 1's values.
+    ``generator`` 5 searches the built-in spec ``dataset`` (``noise_axes``: another variant of it), 3 and
+    4 the frozen specs ``dataset-v3`` and ``dataset-v4``; ``grid_values`` replace stage 1's values.
     """
-    spec = SYNTHETIC[dataset if generator != 3 else f"{dataset}-v3"]
+    spec = SYNTHETIC[dataset if generator == 5 else f"{dataset}-v{generator}"]
     grid = dict(V4_GRID if generator != 3 else GRID)
     if generator == 5:
-        spec = SynthSpecV5(**{f.name: getattr(spec, f.name) for f in fields(spec)})
-        grid["unseen_pull"] = V5_PULL
+        grid.update(V5_GRID)
     if noise_axes is not None:
         spec = replace(spec, noise_axes=noise_axes)
     grid.update(grid_values or {})
-    refine = {3: REFINE, 4: V4_REFINE, 5: {**V4_REFINE, "unseen_pull": V5_PULL_STEP}}[generator]
+    refine = {3: REFINE, 4: V4_REFINE,
+              5: {**V4_REFINE, "unseen_pull": V5_STEP, "unseen_shrink": V5_STEP}}[generator]
     base = base_settings(dataset, epochs)
     best: tuple = (None, np.inf, None)
     tried: set[str] = set()
@@ -140,7 +140,8 @@ def search(dataset: str, target: dict, epochs: int | None, log=print, *, generat
         t0 = time.perf_counter()
         m = measure(replace(spec, **knobs), base)
         l_ = loss(m, target)
-        log(f"{dataset} {json.dumps(knobs)} loss {l_:.2f} "
+        worst = max(abs(m[k] - target[k]) for k in target if k in m)
+        log(f"{dataset} {json.dumps(knobs)} loss {l_:.2f} (max {worst:.1f}) "
             + " ".join(f"{k[0]}:{k[1]}={m[k]:.1f}/{target[k]:.1f}" for k in sorted(target))
             + f" ({time.perf_counter() - t0:.0f} s)")
         if l_ < best[1]:
@@ -189,11 +190,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="default: every built-in benchmark-like dataset with calibration-set numbers")
     p.add_argument("--base-epochs", type=int, default=None, help="cheaper base classifier during the search")
     p.add_argument("--write", action="store_true", help="write the chosen knobs into zslbench/data/synthetic.py")
-    p.add_argument("--generator", type=int, choices=(3, 4, 5), default=4,
-                   help="4: the built-in generator; 3: the frozen v3 (synth-X-v3); 5: the candidate v5 "
-                        "(3 and 5 are never written)")
+    p.add_argument("--generator", type=int, choices=(3, 4, 5), default=5,
+                   help="5: the built-in generator; 3, 4: the frozen v3 / v4 (synth-X-v3, synth-X-v4; never "
+                        "written)")
     p.add_argument("--noise-axes", choices=NOISE_AXES, default=None,
-                   help="another v4 variant than the built-in one (never written)")
+                   help="another noise-axes variant than the built-in one (never written)")
     p.add_argument("--refine-rounds", type=int, default=1, help="stage-2 rounds (while the best moves)")
     for knob in ("noise", "unexplained", "realisation"):
         p.add_argument(f"--{knob}", type=float, nargs="+", default=None, help=f"stage 1's {knob} values")
@@ -201,13 +202,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="stage 1's noise_decay values (v4's noise spectrum exponent; default 1)")
     p.add_argument("--unseen-pull", type=float, nargs="+", default=None,
                    help="stage 1's unseen_pull values (candidate v5's seen-class bias; default 0)")
+    p.add_argument("--unseen-shrink", type=float, nargs="+", default=None,
+                   help="stage 1's unseen_shrink values (candidate v5's blur of unseen classes; default 0)")
     p.add_argument("--from-log", type=Path, default=None,
                    help="write, per dataset, the knobs of a search log's lowest-loss line instead of searching")
     args = p.parse_args(argv)
     if args.noise_decay and args.generator == 3:
         p.error("--noise-decay: generator v3 has no noise_decay")
-    if args.unseen_pull and args.generator != 5:
-        p.error("--unseen-pull: only the candidate generator v5 has it (--generator 5)")
+    for knob in ("unseen_pull", "unseen_shrink"):
+        if getattr(args, knob) and args.generator != 5:
+            p.error(f"--{knob.replace('_', '-')}: only generator v5 has it (--generator 5)")
     if args.from_log is not None:
         chosen = best_in_log(args.from_log.read_text())
         if not chosen:
@@ -217,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         print("wrote", ", ".join(f"{k} {json.dumps(v)}" for k, v in chosen.items()))
         return 0
     tg = targets()
-    names = args.datasets or [n for n, s in SYNTHETIC.items() if isinstance(s, SynthSpecV4)]
+    names = args.datasets or [n for n, s in SYNTHETIC.items() if type(s) is SynthSpecV5]
     chosen = {}
     for name in names:
         real = family_of(name)
@@ -228,12 +232,12 @@ def main(argv: list[str] | None = None) -> int:
                               noise_axes=args.noise_axes, refine_rounds=args.refine_rounds,
                               grid_values={k: tuple(getattr(args, k))
                                            for k in ("noise", "unexplained", "realisation", "noise_decay",
-                                                     "unseen_pull")
+                                                     "unseen_pull", "unseen_shrink")
                                            if getattr(args, k)})
         print(f"CHOSEN {name} {json.dumps(knobs)} loss {l_:.2f}")
         chosen[name] = knobs
-    if args.write and chosen and (args.generator != 4 or args.noise_axes is not None):
-        print("--write: only the built-in generator v4's knobs are written (v3 is frozen; other v4 variants "
+    if args.write and chosen and (args.generator != 5 or args.noise_axes is not None):
+        print("--write: only the built-in generator v5's knobs are written (v3 and v4 are frozen; other variants "
               "are not built in); nothing written", file=sys.stderr)
         return 2
     if args.write and chosen:

@@ -5,11 +5,13 @@ machine (tests, CI, a newcomer's first ``zslbench run --all``) and so methods ca
 benchmarks' scale. Numbers on them say nothing about CUB, AWA2, SUN, AWA1, aPY or FLO; how close they come
 to the published numbers on the real data is measured by ``zslbench reproduce`` (results/reproduction.md).
 
-Generator v4 (synth-cub, synth-awa2, synth-sun, synth-awa1, synth-apy, synth-flo; sizes and splits of the
-real benchmarks, :data:`V3_STRUCTURE`) is generator v3 with one change, in step 4: the isotropic noise
-becomes noise with a power-law spectrum whose leading axes are the class means' principal directions
-(:class:`~zslbench.data.synthetic_v4.SynthSpecV4`), so the features' covariance decays like trained CNN
-features' instead of v3's nearly flat spectrum. Generator v3 models what makes the real data hard:
+Generator v5 (synth-cub, synth-awa2, synth-sun, synth-awa1, synth-apy, synth-flo; sizes and splits of the
+real benchmarks, :data:`V3_STRUCTURE`) is generator v4 plus step 5 below
+(:class:`~zslbench.data.synthetic_v4.SynthSpecV5`). Generator v4 is generator v3 with one change, in step
+4: the isotropic noise becomes noise with a power-law spectrum whose leading axes are the class means'
+principal directions (:class:`~zslbench.data.synthetic_v4.SynthSpecV4`), so the features' covariance
+decays like trained CNN features' instead of v3's nearly flat spectrum. Generator v3 models what makes the
+real data hard:
 
 1. classes come in families of similar classes; a low-dimensional class latent (shared in part within a
    family) drives every attribute's logit, so attributes are correlated. ``p_true`` (C, A) is the
@@ -22,16 +24,18 @@ features' instead of v3's nearly flat spectrum. Generator v3 models what makes t
    has appearance its descriptors do not explain (``unexplained``, shared in part within its family);
 4. within-class nuisance lies in the span of the class appearances (it makes an image look like other
    classes), plus isotropic noise; features are rectified and scaled to a mean of 0.5, so they are
-   non-negative and sparse like ResNet pool features.
+   non-negative and sparse like ResNet pool features;
+5. (v5) the backbone never saw the test-unseen classes: each test-unseen class's appearance moves toward
+   its nearest seen class (``unseen_pull``) and toward the mean appearance (``unseen_shrink``); images of
+   every other class, validation-unseen included, are v4's bit for bit.
 
-The v4 datasets keep the v3 layouts (same images in the same classes and splits); ``synth-X-v3`` still
-makes the v3 instance under the v3 records' identity. The difficulty knobs (noise, unexplained,
-realisation; v4 also noise_decay) are chosen per dataset by ``benchmarks/calibrate_synthetic.py``, by a
-grid search against the calibration set only (:data:`CALIBRATION_SET`: ESZSL's and ConSE's published ZSL
-and GZSL seen/unseen on res101); every other published number (:data:`HELD_OUT_SET`) is left to measure
-realism. The v4 knobs were chosen with ESZSL's penalties fixed at 1 (its version 1); since its version 2
-chooses them on validation classes, the calibration set is no longer met within 5 points, and none of
-the knob settings searched meets it (results/README.md, "Closed-form penalties chosen on validation").
+The v4 and v5 datasets keep the v3 layouts (same images in the same classes and splits); ``synth-X-v3``
+and ``synth-X-v4`` still make the earlier instances under their records' identities. The difficulty knobs
+(noise, unexplained, realisation; v4 also noise_decay, v5 also unseen_pull and unseen_shrink) are chosen
+per dataset by ``benchmarks/calibrate_synthetic.py``, by a grid search against the calibration set only
+(:data:`CALIBRATION_SET`: ESZSL's and ConSE's published ZSL and GZSL seen/unseen on res101, ESZSL's
+penalties chosen on validation as ``zslbench run`` chooses them); every other published number
+(:data:`HELD_OUT_SET`) is left to measure realism (results/README.md, "A generator v5").
 
 synth-tiny (12 classes, 64-d) is still made by generator v2, unchanged: it is the tests' and the
 regression baseline's fixture. All generators mirror the proposed split, including its quirk:
@@ -49,10 +53,10 @@ import numpy as np
 
 from zslbench.data.dataset import Dataset, DatasetError, DatasetIdentity, dataset_layout_sha256
 from zslbench.data.synthetic_spec import SynthSpecV3, spec_checksum
-from zslbench.data.synthetic_v4 import SynthSpecV4
+from zslbench.data.synthetic_v4 import SynthSpecV4, SynthSpecV5
 
-GENERATOR_VERSION = 4
-"""The current generator (synth-tiny keeps v2, ``synth-X-v3`` v3). A spec's version is part of its
+GENERATOR_VERSION = 5
+"""The current generator (synth-tiny keeps v2, ``synth-X-v3`` v3, ``synth-X-v4`` v4). A spec's version is part of its
 dataset's identity: bump it (with a new spec class) when a generator's output changes."""
 
 
@@ -106,18 +110,26 @@ V3_KNOBS: dict[str, dict[str, float]] = {
 """Generator v3's knobs as its calibration chose them (results/synthetic_calibration.log); frozen, so the
 ``synth-X-v3`` datasets stay the instances the v3 records were made on."""
 
-# BEGIN CALIBRATED KNOBS (written by benchmarks/calibrate_synthetic.py --write; do not edit by hand)
-CALIBRATED_KNOBS: dict[str, dict[str, float]] = {
+V4_KNOBS: dict[str, dict[str, float]] = {
     "synth-cub": {"noise": 2.0, "unexplained": 0.35, "realisation": 0.8},
     "synth-awa2": {"noise": 2.5, "unexplained": 0.5, "realisation": 0.8, "noise_decay": 0.5},
     "synth-sun": {"noise": 2.25, "unexplained": 0.5, "realisation": 1.0, "noise_decay": 0.5},
+}
+"""Generator v4's knobs as its calibration chose them (results/synthetic_calibration_v4.log); frozen, so the
+``synth-X-v4`` datasets stay the instances the v4 records were made on."""
+
+# BEGIN CALIBRATED KNOBS (written by benchmarks/calibrate_synthetic.py --write; do not edit by hand)
+CALIBRATED_KNOBS: dict[str, dict[str, float]] = {
+    "synth-cub": {"noise": 2.0, "unexplained": 0.35, "realisation": 0.8, "unseen_pull": 0.3},
+    "synth-awa2": {"noise": 2.25, "unexplained": 0.5, "realisation": 0.8, "unseen_pull": 0.5, "unseen_shrink": 0.3, "noise_decay": 0.5},
+    "synth-sun": {"noise": 2.5, "unexplained": 0.5, "realisation": 1.0, "unseen_pull": 0.2, "noise_decay": 0.5},
 }
 # END CALIBRATED KNOBS
 
 BORROWED_KNOBS: dict[str, str] = {"synth-awa1": "synth-awa2", "synth-apy": "synth-awa2", "synth-flo": "synth-cub"}
 """A dataset without calibrated knobs takes those of this sibling: coarse-grained aPY and AWA1 from AWA2
-(their searches did not fit in the CPU time of the sessions that built v3 and v4), fine-grained FLO from
-CUB (FLO has no calibration-set number); in v3 and v4 alike."""
+(their searches did not fit in the CPU time of the sessions that built v3, v4 and v5), fine-grained FLO
+from CUB (FLO has no calibration-set number); in every generator alike."""
 
 V3_STRUCTURE: dict[str, dict[str, Any]] = {
     "synth-cub": dict(n_classes=200, n_unseen=50, n_val_unseen=50, att_dim=312, n_images=11788, seed=101,
@@ -142,14 +154,16 @@ SYNTHETIC: dict[str, SynthSpec | SynthSpecV3] = {
     "synth-tiny": SynthSpec("synth-tiny", n_classes=12, n_unseen=4, n_val_unseen=3, att_dim=16, n_images=480,
                             feature_dim=64, latent_dim=6, hidden_dim=32, seed=11, annotation_noise=0.5,
                             unexplained=0.5, image_attribute_noise=0.3, noise=1.5, offset=0.5),
-    **{name: SynthSpecV4(name=name, noise_axes="classes_first", **structure, **_knobs(name, CALIBRATED_KNOBS))
+    **{name: SynthSpecV5(name=name, noise_axes="classes_first", **structure, **_knobs(name, CALIBRATED_KNOBS))
+       for name, structure in V3_STRUCTURE.items()},
+    **{f"{name}-v4": SynthSpecV4(name=name, noise_axes="classes_first", **structure, **_knobs(name, V4_KNOBS))
        for name, structure in V3_STRUCTURE.items()},
     **{f"{name}-v3": SynthSpecV3(name=name, **structure, **_knobs(name, V3_KNOBS))
        for name, structure in V3_STRUCTURE.items()},
 }
-"""Built-in datasets: synth-tiny (generator v2, the tests' fixture), six generator-v4 datasets that mimic
-the standard benchmarks (see :data:`V3_STRUCTURE`), and their v3 predecessors ``synth-X-v3`` (identity
-name ``synth-X``, as in the v3 records, which stay reproducible)."""
+"""Built-in datasets: synth-tiny (generator v2, the tests' fixture), six generator-v5 datasets that mimic
+the standard benchmarks (see :data:`V3_STRUCTURE`), and their predecessors ``synth-X-v4`` and
+``synth-X-v3`` (identity name ``synth-X``, as in their records, which stay reproducible)."""
 
 CALIBRATION_SET: dict[str, tuple[str, ...]] = {
     "methods": ("eszsl", "conse"),
@@ -182,7 +196,7 @@ LAYOUT_SHA256: dict[str, str] = {
 split); :func:`make_synthetic` refuses to return a different instance. Class sizes break rounding ties by
 class index and use no sort whose tie order depends on the CPU (generator v2's ``argsort`` did, see
 results/README.md), so every machine makes the same layout."""
-LAYOUT_SHA256.update({f"{name}-v3": LAYOUT_SHA256[name] for name in V3_STRUCTURE})  # v4 keeps v3's layouts
+LAYOUT_SHA256.update({f"{name}-v{v}": LAYOUT_SHA256[name] for name in V3_STRUCTURE for v in (3, 4)})  # same layouts
 
 
 

@@ -1,10 +1,11 @@
-"""Generator v4 of the built-in datasets (results/README.md, "A generator v4").
+"""Generators v4 and v5 of the built-in datasets (results/README.md, "A generator v4", "A generator v5").
 
 :class:`SynthSpecV4` is generator v3 (:mod:`zslbench.data.synthetic`) with within-class noise whose
-covariance spectrum decays as a power law; the built-in ``synth-X`` datasets use its ``"classes_first"``
-variant (v4-B). :func:`candidate_v4` makes one from a v3 spec, and
-:func:`~zslbench.data.synthetic.dataset_from_spec` generates it. ``benchmarks/calibrate_synthetic.py``
-searches its knobs.
+covariance spectrum decays as a power law (the ``synth-X-v4`` datasets use its ``"classes_first"``
+variant, v4-B); :class:`SynthSpecV5`, the built-in ``synth-X``, adds the backbone's blind spot for the
+test-unseen classes. :func:`candidate_v4` makes a v4 spec from a v3 one, and
+:func:`~zslbench.data.synthetic.dataset_from_spec` generates any of them. ``benchmarks/calibrate_synthetic.py``
+searches their knobs.
 """
 
 from __future__ import annotations
@@ -89,26 +90,37 @@ def noise_axes_map(spec: SynthSpecV4, rng: np.random.Generator, class_mean: np.n
 
 @dataclass(frozen=True)
 class SynthSpecV5(SynthSpecV4):
-    """Candidate generator v5: v4 plus the backbone's seen-class bias (not built in; see results/README.md,
-    "Closed-form penalties chosen on validation").
+    """Generator v5: v4 plus two effects of a backbone that never saw the test-unseen classes.
 
     Real features come from a network trained on classes that overlap the seen classes and, by the proposed
-    split's design, never the test-unseen ones, so an unseen image tends to land near a seen class the network
-    knows. Here each test-unseen class's appearance moves the share ``unseen_pull`` of the way to that of its
-    nearest seen (trainval) class. Validation-unseen classes are trainval classes and are not moved, so
-    selection on validation classes cannot see the bias, as on the real data.
+    split's design, never the test-unseen ones. So (1) an unseen image tends to land near a seen class the
+    network knows: each test-unseen class's appearance moves the share ``unseen_pull`` of the way to that of
+    its nearest seen (trainval) class; and (2) the network separates classes it was never trained on less
+    well: each test-unseen class's appearance then moves the share ``unseen_shrink`` of the way to the mean
+    appearance of all classes. Validation-unseen classes are trainval classes and are not moved, so
+    selection on validation classes cannot see either effect, as on the real data.
     """
 
     version: ClassVar[int] = 5
 
     unseen_pull: float = 0.0
     """Share of the way from a test-unseen class's appearance to its nearest seen class's (0: v4's data)."""
+    unseen_shrink: float = 0.0
+    """Share of the way from a (pulled) test-unseen class's appearance to the mean class appearance."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for knob in ("unseen_pull", "unseen_shrink"):
+            if not 0.0 <= getattr(self, knob) < 1.0:
+                raise ValueError(f"SynthSpecV5.{knob} must be in [0, 1), got {getattr(self, knob)!r}")
 
     def class_shift(self, class_mean: np.ndarray, splits: dict[str, np.ndarray],
                     labels: np.ndarray) -> np.ndarray:
         seen = np.unique(labels[splits["trainval"]])
+        centre = class_mean.mean(0)
         shift = np.zeros_like(class_mean)
         for c in np.unique(labels[splits["test_unseen"]]):
             nearest = seen[np.linalg.norm(class_mean[seen] - class_mean[c], axis=1).argmin()]
-            shift[c] = self.unseen_pull * (class_mean[nearest] - class_mean[c])
+            pulled = class_mean[c] + self.unseen_pull * (class_mean[nearest] - class_mean[c])
+            shift[c] = pulled + self.unseen_shrink * (centre - pulled) - class_mean[c]
         return shift
