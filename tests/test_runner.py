@@ -8,7 +8,7 @@ import pytest
 from zslbench.cli import main
 from zslbench.hparams import validation_grid
 from zslbench.method import Method, Param
-from zslbench.methods.linear_mappings import RidgeSemanticToVisual
+from zslbench.methods.linear_mappings import BILINEAR_DECAY_GRID, BILINEAR_LR_GRID, RidgeSemanticToVisual
 from zslbench.protocol import Setting
 from zslbench.data import dataset_layout_sha256
 from zslbench.records import RunSpec, iter_records, read_record, record_path, write_record
@@ -160,7 +160,10 @@ def test_hparam_search_selects_on_validation(tmp_path):
     [summary] = run_specs([spec], results_dir=tmp_path, progress=False)
     rec = read_record(record_path(tmp_path, spec))
     trials = rec["validation"]["trials"]
-    assert len(trials) == 4 and len({t["hparams"]["lr"] for t in trials}) == 4
+    # 4 random draws (margin is searched at random), each crossed with the lr x weight-decay validation grid
+    assert len({t["hparams"]["margin"] for t in trials}) == 4
+    assert len(trials) == 4 * len(BILINEAR_LR_GRID) * len(BILINEAR_DECAY_GRID)
+    assert {t["hparams"]["lr"] for t in trials} == set(BILINEAR_LR_GRID)
     best = max(trials, key=lambda t: t["score"])
     assert rec["selected_hparams"] == best["hparams"]
     assert rec["validation"]["score"] == pytest.approx(best["score"])
