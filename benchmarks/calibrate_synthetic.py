@@ -154,7 +154,8 @@ def search(dataset: str, target: dict, epochs: int | None, log=print, *, generat
         for k, step in refine.items():
             for sign in (-1, 1):
                 knobs = {**centre, k: round(centre[k] + sign * step, 6)}
-                if knobs[k] > 0 and json.dumps(knobs, sort_keys=True) not in tried:
+                in_range = 0 <= knobs[k] < 1 if k in V5_GRID else knobs[k] > 0  # v5's shares lie in [0, 1)
+                if in_range and json.dumps(knobs, sort_keys=True) not in tried:
                     trial(knobs)
         if best[0] == centre:
             break
@@ -201,9 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--noise-decay", type=float, nargs="+", default=None,
                    help="stage 1's noise_decay values (v4's noise spectrum exponent; default 1)")
     p.add_argument("--unseen-pull", type=float, nargs="+", default=None,
-                   help="stage 1's unseen_pull values (candidate v5's seen-class bias; default 0)")
+                   help="stage 1's unseen_pull values (v5's seen-class bias; default 0)")
     p.add_argument("--unseen-shrink", type=float, nargs="+", default=None,
-                   help="stage 1's unseen_shrink values (candidate v5's blur of unseen classes; default 0)")
+                   help="stage 1's unseen_shrink values (v5's blur of the test-unseen classes; default 0)")
     p.add_argument("--from-log", type=Path, default=None,
                    help="write, per dataset, the knobs of a search log's lowest-loss line instead of searching")
     args = p.parse_args(argv)
