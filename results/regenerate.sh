@@ -3,11 +3,12 @@
 #
 #   bash results/regenerate.sh            # JOBS=2 SEEDS="0 1 2 3 4" by default
 #
-# On 2 CPU cores the full `run --all` (every method, 3 synthetic datasets, 5 seeds) takes many hours
-# (generator v2 figures; v3 has the same sizes):
-# an ICIS run takes ~3.5 minutes on synth-cub and ~30 on synth-sun (hidden 4096), the generative methods
-# 1-16 minutes at their fast presets (the committed records took 18.1 h of wall time). Re-running resumes:
-# runs already recorded are skipped, so this can be stopped and started again.
+# On 2 CPU cores the full `run --all` (every method, 3 synthetic datasets, 5 seeds) takes many hours.
+# Generator v5, one torch thread a run: ICIS takes ~5 minutes on synth-cub and ~24 on synth-sun;
+# f-CLSWGAN 7-21 minutes, tf-VAEGAN 16-34, CADA-VAE (the paper's widths) ~55 on synth-cub and more on the
+# larger synth-awa2 and synth-sun; most other methods seconds to a few minutes (`zslbench run --all
+# --dry-run` prices what is left from the recorded timings). Re-running resumes: runs already recorded
+# are skipped, so this can be stopped and started again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
