@@ -120,14 +120,15 @@ class FCLSWGAN(GenerativeMethod):
     seed_sensitive = True
 
     # v3: fast preset cls_weight 0.01 -> 0.3, n_syn 100 -> 300 (v2: paper preset per family);
-    # v4: n_syn chosen on validation in every run; the classifier stage has its own torch seed
-    version = 4
+    # v4: n_syn chosen on validation in every run; the classifier stage has its own torch seed;
+    # v5: n_syn grid widened to 25-3000 (v4's 100-1800: its edges were chosen on every built-in dataset)
+    version = 5
     description = "f-CLSWGAN: WGAN-GP feature generation with a classification loss (Xian et al. 2018)"
     refit_params = frozenset({"n_syn"})
     space = {
         "hidden": Param(512, help="hidden units of generator and critic (paper 4096)"),
         "epochs": Param(6, choices=(3, 6, 10, 20, 30, 56), help="GAN epochs (ceil(n/batch) G steps each)"),
-        "n_syn": Param(300, choices=(100, 300, 1000, 1800), select_on_validation=True,
+        "n_syn": Param(300, choices=(25, 50, 100, 300, 1000, 1800, 3000), select_on_validation=True,
                        help="synthetic features per unseen class (the authors: 300 CUB, 1800 AWA2, 400 SUN): the "
                             "GZSL classifier's seen/unseen balance, chosen on validation classes"),
         "cls_weight": Param(0.3, low=1e-2, high=1.0, log=True, help="classification loss weight (paper 0.01)"),
