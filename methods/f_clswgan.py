@@ -43,6 +43,7 @@ from zslbench.methods.generative import (
     GenerativeMethod,
     MinMax,
     head_space,
+    n_syn_param,
     init_normal_,
     local_labels,
     progress,
@@ -128,9 +129,7 @@ class FCLSWGAN(GenerativeMethod):
     space = {
         "hidden": Param(512, help="hidden units of generator and critic (paper 4096)"),
         "epochs": Param(6, choices=(3, 6, 10, 20, 30, 56), help="GAN epochs (ceil(n/batch) G steps each)"),
-        "n_syn": Param(300, choices=(25, 50, 100, 300, 1000, 1800, 3000), select_on_validation=True,
-                       help="synthetic features per unseen class (the authors: 300 CUB, 1800 AWA2, 400 SUN): the "
-                            "GZSL classifier's seen/unseen balance, chosen on validation classes"),
+        "n_syn": n_syn_param(),
         "cls_weight": Param(0.3, low=1e-2, high=1.0, log=True, help="classification loss weight (paper 0.01)"),
         "lr": Param(1e-3, help="Adam lr of generator and critic (paper 1e-4)"),
         "gp_weight": Param(10.0, help="gradient penalty weight lambda"),

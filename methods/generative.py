@@ -326,6 +326,17 @@ def head_space(*, epochs: int, batch_size: int, samples: str = "synthetic unseen
     }
 
 
+N_SYN_CHOICES: tuple[int, ...] = (25, 50, 100, 300, 1000, 1800, 3000)
+"""Synthetic features per unseen class that every run of a feature generator compares on validation."""
+
+
+def n_syn_param() -> Param:
+    """``n_syn`` of the feature generators (f-CLSWGAN, tf-VAEGAN): default 300, chosen on validation."""
+    return Param(300, choices=N_SYN_CHOICES, select_on_validation=True,
+                 help="synthetic features per unseen class (the authors: 300 CUB, 1800 AWA2, 400 SUN): the "
+                      "GZSL classifier's seen/unseen balance, chosen on validation classes")
+
+
 # --------------------------------------------------------------------------------------------------
 # Base class
 # --------------------------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ from zslbench.methods.generative import (
     GenerativeMethod,
     MinMax,
     head_space,
+    n_syn_param,
     class_separation,
     epoch_means,
     init_normal_,
@@ -195,8 +196,9 @@ class TFVAEGAN(GenerativeMethod):
     family = "generative"
 
     # v2: fast preset decoder-loss weight 0.01 -> 1.0, 100 -> 300 features per class;
-    # v3: n_syn chosen on validation in every run; the classifier stage has its own torch seed
-    version = 3
+    # v3: n_syn chosen on validation in every run; the classifier stage has its own torch seed;
+    # v4: n_syn grid widened to 25-3000 (v3's 100-1800: 100 chosen on synth-awa2 and synth-sun)
+    version = 4
     description = ("tf-VAEGAN: VAE-GAN feature generation with a semantic embedding decoder and "
                    "feedback (Narayan et al. 2020)")
     refit_params = frozenset({"n_syn"})
@@ -204,9 +206,7 @@ class TFVAEGAN(GenerativeMethod):
         "hidden": Param(512, help="hidden units of every network (paper 4096)"),
         "epochs": Param(4, choices=(2, 4, 8, 16, 32), help="epochs (each of feedback_loops passes)"),
         "feedback_loops": Param(2, help="passes per epoch; passes after the first use feedback (paper 2)"),
-        "n_syn": Param(300, choices=(100, 300, 1000, 1800), select_on_validation=True,
-                       help="synthetic features per unseen class (the authors: 300 CUB, 1800 AWA2, 400 SUN): the "
-                            "GZSL classifier's seen/unseen balance, chosen on validation classes"),
+        "n_syn": n_syn_param(),
         "lr": Param(1e-3, help="Adam lr of encoder, generator and critic (paper: 1e-4 CUB)"),
         "decoder_lr": Param(1e-4, help="Adam lr of the semantic embedding decoder"),
         "feedback_lr": Param(1e-4, help="Adam lr of the feedback module (paper: 1e-5 CUB)"),

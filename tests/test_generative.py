@@ -601,7 +601,7 @@ def test_refit_equals_a_fresh_fit_with_the_changed_sample_counts(name, tiny):
 
 @pytest.mark.parametrize("name, grid", [("cada_vae", {"n_seen_latent": (10, 25, 50, 100, 200)}),
                                         ("f_clswgan", {"n_syn": (25, 50, 100, 300, 1000, 1800, 3000)}),
-                                        ("tf_vaegan", {"n_syn": (100, 300, 1000, 1800)})])
+                                        ("tf_vaegan", {"n_syn": (25, 50, 100, 300, 1000, 1800, 3000)})])
 def test_sample_counts_are_compared_on_validation_unless_a_preset_fixes_them(name, grid):
     from zslbench.hparams import validation_grid
     from zslbench.sweep import make_specs
