@@ -41,9 +41,7 @@ PROGRESS_ENV = "ZSLBENCH_PROGRESS"
 """Set to ``0`` to hide the training progress bars (they also hide themselves when not on a TTY)."""
 
 
-# --------------------------------------------------------------------------------------------------
-# Seeding, devices, progress
-# --------------------------------------------------------------------------------------------------
+# --- Seeding, devices, progress -------------------------------------------------------------------
 
 
 GENERATIVE_SEED_BOUND = 2**62
@@ -96,9 +94,7 @@ def local_labels(labels: np.ndarray, classes: np.ndarray, *, where: str) -> np.n
     return pos.astype(np.int64)
 
 
-# --------------------------------------------------------------------------------------------------
-# Training health
-# --------------------------------------------------------------------------------------------------
+# --- Training health ------------------------------------------------------------------------------
 
 COLLAPSE_SEPARATION = 0.01
 """A set of classifier inputs whose chance-corrected between-class share of variance
@@ -169,9 +165,7 @@ def training_health(
             "collapsed": bool(reasons), "collapse_reasons": reasons}
 
 
-# --------------------------------------------------------------------------------------------------
-# Scaling
-# --------------------------------------------------------------------------------------------------
+# --- Scaling --------------------------------------------------------------------------------------
 
 
 class MinMax:
@@ -194,9 +188,7 @@ class MinMax:
         return self.scaler_.transform(np.asarray(X, np.float64)).astype(np.float32)
 
 
-# --------------------------------------------------------------------------------------------------
-# Softmax classifiers on real + synthetic samples
-# --------------------------------------------------------------------------------------------------
+# --- Softmax classifiers on real + synthetic samples ----------------------------------------------
 
 
 def train_softmax(
@@ -337,9 +329,7 @@ def n_syn_param() -> Param:
                       "GZSL classifier's seen/unseen balance, chosen on validation classes")
 
 
-# --------------------------------------------------------------------------------------------------
-# Base class
-# --------------------------------------------------------------------------------------------------
+# --- Base class -----------------------------------------------------------------------------------
 
 
 class GenerativeMethod(Method):
@@ -415,9 +405,7 @@ class GenerativeMethod(Method):
             return self.heads_.scores(self.embed(X), classes, where=self.name)
 
 
-# --------------------------------------------------------------------------------------------------
-# Feature synthesis
-# --------------------------------------------------------------------------------------------------
+# --- Feature synthesis ----------------------------------------------------------------------------
 
 
 @torch.no_grad()
