@@ -278,3 +278,30 @@ def test_builtin_v5_knobs_are_the_best_lines_of_the_committed_search_log():
                for name, knobs in frozen_v4.items())
     assert calib.best_in_log("synth-x {\"noise\": 1.0} loss 2.50 a\nsynth-x {\"noise\": 2.0} loss 2.40 b\n"
                              "CHOSEN synth-x {\"noise\": 1.0} loss 2.50") == {"synth-x": {"noise": 2.0}}
+
+
+def test_bent_appearance_candidate_keeps_layout_and_descriptors_and_is_less_linear(monkeypatch):
+    """benchmarks/appearance_nonlinearity.py's candidate changes only the attribute -> appearance map: same
+    layout and descriptors, and the test-unseen class means are harder to predict linearly."""
+    import importlib.util
+    import sys
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from zslbench.data.dataset import dataset_layout_sha256
+    from zslbench.data.synthetic import dataset_from_spec
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "appearance_nonlinearity.py"
+    module_spec = importlib.util.spec_from_file_location("appearance_nonlinearity", path)
+    bench = importlib.util.module_from_spec(module_spec)
+    monkeypatch.setitem(sys.modules, "appearance_nonlinearity", bench)  # dataclasses look their module up
+    module_spec.loader.exec_module(bench)
+    small = SynthSpecV5(name="synth-small", n_classes=60, n_unseen=15, n_val_unseen=8, att_dim=40, n_images=3000,
+                        seed=7, n_families=8, zero_share=0.3, noise=0.5, unexplained=0.2, realisation=0.8,
+                        feature_dim=256, noise_axes="classes_first", noise_decay=0.5)
+    linear = dataset_from_spec(small)
+    bent = dataset_from_spec(bench.SynthSpecBent(**asdict(small), bend=1.0))
+    assert dataset_layout_sha256(bent) == dataset_layout_sha256(linear)
+    np.testing.assert_array_equal(bent.descriptors, linear.descriptors)
+    assert (bent.features >= 0).all() and abs(float(bent.features.mean()) - 0.5) < 0.1
+    assert bench.unseen_mean_r2(bent) < bench.unseen_mean_r2(linear) - 0.1

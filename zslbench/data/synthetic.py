@@ -274,7 +274,7 @@ def generate_v3(spec: SynthSpecV3) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     family, p_true, original_att, att = _descriptors_v3(spec, rng_class)
     # non-negative sparse appearance map: each attribute drives a few channels
     parts = (rng_class.random((A, d)) < spec.channel_density) * rng_class.exponential(1.0, (A, d))
-    explained = p_true @ parts
+    appearance, explained = spec.appearance_map(parts, p_true)
     centre = explained.mean(0)
     scale = (explained - centre).std()
     # class appearance the descriptors do not explain, shared within families
@@ -297,7 +297,7 @@ def generate_v3(spec: SynthSpecV3) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
         p = p_true[lab]
         shown = (rng_image.random(p.shape) < p).astype(np.float64)  # which attributes each image shows
         r = p + spec.realisation * (shown - p)
-        x = (r @ parts - centre) / scale + outside[lab]
+        x = (appearance(r) - centre) / scale + outside[lab]
         x += spec.nuisance * (rng_image.standard_normal((lab.size, basis.shape[0])) @ basis) / np.sqrt(basis.shape[0])
         if noise_axes is None:
             x += spec.noise * rng_image.standard_normal((lab.size, d))

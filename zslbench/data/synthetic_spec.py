@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
@@ -67,6 +67,13 @@ class SynthSpecV3:
 
     def checksum(self) -> str:
         return spec_checksum(self)
+
+    def appearance_map(self, parts: np.ndarray,
+                       p_true: np.ndarray) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray]:
+        """(map, class_appearance): the map from shown attributes r (n, A) to appearance (n, d), and each
+        class's mean appearance (C, d). Linear here: ``r @ parts`` and ``p_true @ parts``, with ``parts``
+        (A, d) the non-negative sparse map of step 3 and ``p_true`` (C, A); a candidate may bend it."""
+        return (lambda r: r @ parts), p_true @ parts
 
     def noise_map(self, rng: np.random.Generator, class_mean: np.ndarray) -> np.ndarray | None:
         """(d, d) map from white noise to the noise; None: isotropic (v4's: :mod:`zslbench.data.synthetic_v4`)."""
