@@ -318,3 +318,24 @@ def test_conse_embedding_uses_only_the_allowed_seen_classes(tiny_view):
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     unit = view.descriptors / np.linalg.norm(view.descriptors, axis=1, keepdims=True)
     np.testing.assert_allclose(small.scores(X, split.unseen), emb @ unit[split.unseen].T, rtol=1e-6, atol=1e-9)
+
+
+def test_validate_method_row_scale_keeps_directions_and_spreads_norms(monkeypatch):
+    """benchmarks/validate_method.py --row-scale: each row (weight and bias) times one positive factor."""
+    import importlib.util
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    monkeypatch.syspath_prepend(str(folder))
+    module_spec = importlib.util.spec_from_file_location("validate_method", folder / "validate_method.py")
+    bench = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(bench)
+    rng = np.random.default_rng(0)
+    base = LinearClassifier(weight=rng.standard_normal((30, 8)), bias=rng.standard_normal(30), classes=np.arange(30))
+    same = bench.scaled_rows(base, 0.0)
+    np.testing.assert_allclose(same.augmented, base.augmented)
+    scaled = bench.scaled_rows(base, 0.5)
+    ratio = np.linalg.norm(scaled.augmented, axis=1) / np.linalg.norm(base.augmented, axis=1)
+    np.testing.assert_allclose(scaled.augmented, base.augmented * ratio[:, None])  # same directions
+    assert ratio.min() > 0 and 0.3 < np.log(ratio).std() < 0.7
+    np.testing.assert_array_equal(scaled.classes, base.classes)
