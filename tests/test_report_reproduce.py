@@ -81,3 +81,17 @@ def test_cli_writes_markdown_and_json(results, tmp_path):
     assert {r["method"] for r in data["rows"]} == {"eszsl", "ale", "sae"}
     assert data["calibration_set"]["methods"] == ["eszsl", "conse"]
     assert out.with_suffix(".md").read_text().startswith("# Reproduction report")
+
+
+def test_one_seed_below_twice_chance_is_flagged_even_when_the_mean_is_not(results):
+    res_dir, csv = results
+    n_unseen = len(json.loads(next((res_dir / "runs").rglob("*.json")).read_text())["per_class"]["unseen_classes"])
+    bar = 2.0 / n_unseen
+    for seed, zsl in ((0, 0.9), (1, 0.9), (2, bar / 2)):  # the mean clears the bar, seed 2 does not
+        rec = make_record("icis_cosine", "synth-cub", seed, make_metrics(zsl, 0.6, 0.2))
+        write_record(res_dir, rec)
+    rep = build_reproduction(load_results(res_dir), load_published(csv))
+    flagged = {b["method"]: b for b in {x["dataset"]: x for x in rep.summary}["synth-cub"]["below_twice_chance"]}
+    assert flagged["icis_cosine"]["seeds_below"] == [(2, pytest.approx(bar / 2))]
+    assert flagged["icis_cosine"]["zsl_top1"] > bar
+    assert f"(seed 2: {100 * bar / 2:.1f})" in render_markdown(rep)
