@@ -213,7 +213,7 @@ def render_markdown(rep: Reproduction) -> str:
             f"{'yes' if order[m]['icis_ahead'] else 'no'} ({_pct(order[m]['icis'])} vs {order[m]['best_baseline']} "
             f"{_pct(order[m]['best_baseline_value'])})" for m in ("zsl_top1", "gzsl_h")))
         below = ", ".join(f"{b['method']} {_pct(b['zsl_top1'])}" + "".join(
-            f" (seed {seed}: {_pct(v)})" for seed, v in b.get("seeds_below", [])) for b in s["below_twice_chance"]) or "none"
+            f" (seed {seed}: {_pct(v)})" for seed, v in b["seeds_below"]) for b in s["below_twice_chance"]) or "none"
         lin = s["spearman_gzsl_h_linear"]
         lines.append(
             f"| {s['dataset']} | {s['compared_to']} | {_corr(s['spearman_zsl_all']['spearman'])} "
