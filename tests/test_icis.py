@@ -68,6 +68,49 @@ def test_early_stopping_needs_consecutive_epochs():
     assert early_stop_epoch(curve2, COSINE_THRESHOLD) is None
 
 
+def _slow_start_curve() -> list[float]:
+    """Falls 1.9e-3 per epoch (just under the cosine threshold) for 40 epochs, then 1e-2, then flat."""
+    rates = [1.9e-3] * 40 + [1e-2] * 40 + [0.0] * 120
+    return list(1.0 - np.cumsum(rates))
+
+
+def test_after_descent_waits_for_the_loss_to_fall_at_the_threshold_rate():
+    curve = _slow_start_curve()
+    assert early_stop_epoch(curve, COSINE_THRESHOLD) == 25  # the release's rule: stopped on the slow start
+    stop = early_stop_epoch(curve, COSINE_THRESHOLD, after_descent=True)
+    assert stop is not None and stop > 80  # trains through the fast fall, stops on the plateau after it
+    stopper = SlopeStopper(COSINE_THRESHOLD, after_descent=True)
+    for loss in curve[:60]:
+        stopper.update(loss)
+    assert stopper.armed_epoch is not None and 40 < stopper.armed_epoch < 50
+    # A loss that never falls at the threshold rate never stops early (the epoch cap ends it).
+    assert early_stop_epoch([1.0] * 300, COSINE_THRESHOLD, after_descent=True) is None
+
+
+def test_after_descent_changes_only_runs_the_plain_rule_stops_at_epoch_25():
+    rng = np.random.default_rng(0)
+    changed = 0
+    for _ in range(300):
+        rates = np.abs(rng.normal(rng.uniform(0, 4e-3), 1.5e-3, size=400)) * rng.uniform(0.2, 1.5)
+        curve = list(1.0 - np.cumsum(rates))
+        plain = early_stop_epoch(curve, COSINE_THRESHOLD)
+        guarded = early_stop_epoch(curve, COSINE_THRESHOLD, after_descent=True)
+        if plain != 25:
+            assert guarded == plain
+        else:
+            changed += 1
+            assert guarded is None or guarded > 25
+    assert changed > 10  # the draw covers both cases (the check is not vacuous)
+
+
+def test_paper_presets_stop_as_the_release():
+    for name in ICIS_NAMES:
+        cls = METHODS.get(name)
+        assert cls.space["stop_after_descent"].default is True
+        assert cls.presets["paper"]["stop_after_descent"] is False
+        assert True in cls.hparam_notes["stop_after_descent"]
+
+
 _UPDATE = SlopeStopper.update  # the real method, whatever a test has patched in
 
 
@@ -215,6 +258,9 @@ def test_variant_beats_chance_on_synth_tiny(tiny_view, name):
     np.testing.assert_array_equal(method.classifier_.weight[: split.seen.size], view.base.weight)
     info = method.record_info()
     assert 1 <= info["epochs"] <= METHODS.get(name).test_params["max_epochs"]
+    armed = info["stop_armed_epoch"]  # None: the loss never fell at the threshold rate after epoch 21
+    assert armed is None or 21 <= armed <= info["epochs"]
+    assert not (info["stopped_early"] and armed is None)
     assert json.loads(json.dumps(info)) == info
 
 
