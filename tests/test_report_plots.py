@@ -27,3 +27,12 @@ def test_method_colours_are_stable():
     a = method_colors(["icis", "conse", "costa"])
     b = method_colors(["costa", "icis", "conse", "icis"])
     assert a == b and len(set(a.values())) == 3
+
+
+def test_scarcity_legend_names_the_seeds_behind_a_curve():
+    import pandas as pd
+
+    from zslbench.report.plots import _seed_count
+
+    assert _seed_count(pd.Series([3, 3, 3])) == "n=3"
+    assert _seed_count(pd.Series([1, 2, 2])) == "n=1-2"  # some points rest on fewer seeds than others

@@ -127,6 +127,8 @@ def plot_scarcity(results: Results, out_dir: Path) -> list[Path]:
             labels = row_labels(sorted(set(summary["row"]), key=str), results.label)
             colors = method_colors([k[0] for k in labels])
             styles = {k: LINESTYLES[[j for j in labels if j[0] == k[0]].index(k) % len(LINESTYLES)] for k in labels}
+            labels = {key: f"{text} ({_seed_count(summary[summary['row'] == key]['n'])})"
+                      for key, text in labels.items()}
             fig = Figure(figsize=(10, 4.2))
             axes = fig.subplots(1, 2)
             for ax, (metric, ylabel) in zip(axes, SCARCITY_METRICS):
@@ -152,6 +154,12 @@ def plot_scarcity(results: Results, out_dir: Path) -> list[Path]:
             fig.tight_layout(rect=(0, 0.1, 1, 1))
             written += _save(fig, out_dir, f"scarcity_{factor}_{_slug(d.dataset)}_{_slug(str(d.feature_id))}")
     return written
+
+
+def _seed_count(n: pd.Series) -> str:
+    """Legend text for the seeds behind a curve's points: "n=3", or "n=1-2" where points differ."""
+    lo, hi = int(n.min()), int(n.max())
+    return f"n={hi}" if lo == hi else f"n={lo}-{hi}"
 
 
 def _row_runs(res: Results, d: DatasetColumn) -> dict[str, tuple[str, pd.DataFrame]]:
