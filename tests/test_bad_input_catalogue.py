@@ -384,3 +384,23 @@ def test_config_lookup_order(tmp_path, monkeypatch):
     (tmp_path / "benchmark.toml").write_text("[suite]\nseeds = [7]\n")
     assert config_path(None) == Path("benchmark.toml")
     assert config_path(tmp_path / "other.toml") == tmp_path / "other.toml"
+
+
+def test_a_harness_and_methods_from_two_checkouts_are_refused_before_any_run(tmp_path, capsys, monkeypatch):
+    """PYTHONPATH naming a second checkout over an editable install of the first would run one tree's
+    harness with the other's methods under one git revision: `run` and `check` refuse in one line."""
+    import zslbench.methods
+    from zslbench.provenance import mixed_checkout_problem
+
+    assert mixed_checkout_problem() is None  # the tests' own install is one tree
+    monkeypatch.setattr(zslbench.methods, "__file__", str(tmp_path / "other" / "methods" / "__init__.py"))
+    problem = mixed_checkout_problem()
+    assert problem is not None and str(tmp_path / "other" / "methods") in problem
+    results = tmp_path / "results"
+    for argv in ([*RUN, "--results", str(results)],
+                 ["check", "--baseline", str(tmp_path / "baseline.json"), "--results", str(results)]):
+        capsys.readouterr()
+        rc = _call(argv)
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert rc == 2 and len(lines) == 1 and "two checkouts" in lines[0], lines
+        assert not results.exists()

@@ -126,6 +126,12 @@ def cmd_check(args: argparse.Namespace) -> int:
             return 2
         records = records_for_check(args.results)
     else:
+        from zslbench.provenance import mixed_checkout_problem
+
+        problem = mixed_checkout_problem()
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
         results = args.results or Path(tempfile.mkdtemp(prefix="zslbench-check-"))
         print(f"running the check suite into {results}", file=sys.stderr)
         records = run_suite(results, jobs=args.jobs, data_root=args.data_root, methods=args.methods)

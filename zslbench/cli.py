@@ -154,6 +154,7 @@ def _run_problems(args: argparse.Namespace, methods: Sequence[str], overrides: d
 
     from zslbench.config import seeds_problem
     from zslbench.method import hparam_problems
+    from zslbench.provenance import mixed_checkout_problem
     from zslbench.registry import METHODS
     from zslbench.sweep import threads_problem
 
@@ -190,6 +191,9 @@ def _run_problems(args: argparse.Namespace, methods: Sequence[str], overrides: d
     if problem:
         problems.append(problem)
     problem = threads_problem()
+    if problem:
+        problems.append(problem)
+    problem = mixed_checkout_problem()
     if problem:
         problems.append(problem)
     return problems

@@ -84,6 +84,24 @@ def cpu_identity() -> dict[str, str | None]:
     return {"model": model or platform.processor() or None, "torch_capability": capability}
 
 
+def mixed_checkout_problem() -> str | None:
+    """Why this process would run one checkout's harness with another's methods (None when it would not).
+
+    ``zslbench.methods`` is the top-level ``methods/`` beside ``zslbench/`` in a checkout (editable install)
+    and ``zslbench/methods`` in an installed wheel. PYTHONPATH naming a second checkout over an editable
+    install of the first imports ``zslbench`` from the second and its methods from the first; a record
+    made so would name only the second's git revision.
+    """
+    import zslbench.methods as methods_package
+
+    package = Path(zslbench.__file__).resolve().parent
+    methods = Path(methods_package.__file__).resolve().parent
+    if methods in (package / "methods", package.parent / "methods"):
+        return None
+    return (f"zslbench is imported from {package} but its methods from {methods}: two checkouts (PYTHONPATH "
+            f"over an editable install?); install the checkout you run (pip install -e .) or drop PYTHONPATH")
+
+
 def git_revision() -> str | None:
     """HEAD of the checkout the package runs from, with "-dirty" when tracked files are modified."""
     root = Path(zslbench.__file__).resolve().parents[1]
