@@ -187,15 +187,7 @@ def _run_problems(args: argparse.Namespace, methods: Sequence[str], overrides: d
         if lacking:
             problems.append(f"--preset {args.preset!r}: not a preset of {', '.join(lacking)} "
                             f"(presets: {', '.join(sorted({p for m in methods for p in METHODS.get(m).presets})) or 'none'})")
-    problem = _device_problem(args.device)
-    if problem:
-        problems.append(problem)
-    problem = threads_problem()
-    if problem:
-        problems.append(problem)
-    problem = mixed_checkout_problem()
-    if problem:
-        problems.append(problem)
+    problems += [p for p in (_device_problem(args.device), threads_problem(), mixed_checkout_problem()) if p]
     return problems
 
 
