@@ -1,5 +1,5 @@
-"""The slope-based early stopping of the ICIS family (pure, testable on a synthetic loss curve); also used
-by Sub.Reg. and wDAE-GNN through :func:`zslbench.methods.icis.train_epochs`."""
+"""The slope-based early stopping of the ICIS family (pure, testable on a synthetic loss curve); Sub.Reg. and
+wDAE-GNN use it too (through :func:`zslbench.methods.icis.train_epochs`, and wDAE's DAE loop directly)."""
 
 from __future__ import annotations
 
