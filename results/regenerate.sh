@@ -45,6 +45,7 @@ done
 zslbench report --results results --layout icis --format md --calibrated --ausuc --out results/tables/icis_calibrated.md
 zslbench report --results results --layout icis --format csv --out results/tables/icis.csv
 zslbench report --results results --layout icis --procedure paper --format md --out results/tables/icis_paper.md
+zslbench report --results results --layout selection --format md --out results/tables/selection.md
 zslbench leaderboard --results results --out results
 zslbench plot --results results --out results/figures
 zslbench reproduce --results results --out results/reproduction

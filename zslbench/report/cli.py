@@ -29,8 +29,9 @@ def add_report_commands(subparsers: Any) -> None:
     rep = subparsers.add_parser("report", help="results table (Markdown, LaTeX or CSV)")
     _add_results(rep)
     rep.add_argument("--format", choices=FORMATS, default="md")
-    rep.add_argument("--layout", choices=sorted(LAYOUTS), default="icis",
-                     help="icis: ICIS Table 1; gbu: GBU paper; ablation: the ICIS ablation rows")
+    rep.add_argument("--layout", choices=sorted([*LAYOUTS, "selection"]), default="icis",
+                     help="icis: ICIS Table 1; gbu: GBU paper; ablation: the ICIS ablation rows; selection: "
+                          "validation-class against test-class T1 and H per run (validation procedure)")
     rep.add_argument("--calibrated", action="store_true",
                      help="add calibrated-stacking S/U/H columns (gamma chosen on validation)")
     rep.add_argument("--ausuc", action="store_true", help="add an AUSUC column per dataset")
@@ -88,10 +89,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     from zslbench.report.render import render
     from zslbench.report.tables import build_table
 
+    if args.layout == "selection" and (args.procedure != "validation" or args.calibrated or args.ausuc):
+        print("error: --layout selection compares validation and test scores of the validation procedure; it "
+              "takes no --procedure, --calibrated or --ausuc", file=sys.stderr)
+        return 2
     res = _load(args.results)
-    published = load_published(args.published_csv) if args.published else None
-    table = build_table(res, layout=args.layout, procedure=args.procedure, calibrated=args.calibrated,
-                        ausuc=args.ausuc, published=published)
+    if args.layout == "selection":
+        from zslbench.report.selection import build_selection_table
+
+        table = build_selection_table(res)
+    else:
+        published = load_published(args.published_csv) if args.published else None
+        table = build_table(res, layout=args.layout, procedure=args.procedure, calibrated=args.calibrated,
+                            ausuc=args.ausuc, published=published)
     if not table.columns:
         print(f"error: no full-data '{args.procedure}' runs under {args.results}", file=sys.stderr)
         return 1

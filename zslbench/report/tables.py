@@ -241,7 +241,7 @@ def build_table(
             else:
                 cells.append(Cell(notes=(NOTE_NO_RECORDS,)))
         row = Row(labels[key], "ours", method, cells, notes=_hparam_notes(res, key))
-        _finish_ours_row(row)
+        finish_ours_row(row)
         rows.append(row)
         pub_name = results.meta(method)["published_as"]
         if published is not None and pub_name not in with_published:
@@ -279,7 +279,8 @@ def _has_published(published: pd.DataFrame | None, method: str) -> bool:
     return published is not None and bool((published["method"] == method).any())
 
 
-def _finish_ours_row(row: Row) -> None:
+def finish_ours_row(row: Row) -> None:
+    """Set ``row.seeds`` (the seed counts of its cells) and show n on cells with fewer seeds than the most."""
     ns = [c.n for c in row.cells if not c.missing]
     if not ns:
         row.seeds = "0"
