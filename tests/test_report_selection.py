@@ -77,6 +77,13 @@ def test_missing_dataset_and_missing_validation_score_are_footnoted():
     assert "gap_gzsl_h" in render(table, "csv")
 
 
+def test_a_difference_that_rounds_to_zero_prints_unsigned():
+    from zslbench.report.labels import format_value
+
+    assert format_value(-0.0004, 0.001) == "0.0 ± 0.1"
+    assert format_value(-0.0006) == "-0.1"
+
+
 def test_cli_writes_the_layout_and_refuses_other_procedures(tmp_path, capsys):
     from zslbench.cli import main
 

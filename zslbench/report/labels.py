@@ -58,6 +58,8 @@ def row_key(rec: Any) -> RowKey:
 def format_value(mean: float, std: float | None = None) -> str:
     """A fraction as percent with one decimal, "mean ± std" when std is given."""
     text = f"{mean * 100:.1f}"
+    if text == "-0.0":  # a difference that rounds to zero has no sign
+        text = "0.0"
     if std is not None and not math.isnan(std):
         text += f" ± {std * 100:.1f}"
     return text
