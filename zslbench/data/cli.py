@@ -1,4 +1,5 @@
-"""The ``zslbench data`` command: ``data verify DIR`` and ``data download xlsa17 --to DIR``.
+"""The ``zslbench data`` command: ``data verify DIR``, ``data download xlsa17 --to DIR`` and ``data export NAME
+--to DIR``.
 
 :func:`add_data_commands` adds the command to the main parser's sub-parsers; each sub-command's
 ``func(args) -> int`` returns the exit code (0: fine, 1: something is wrong). Also runnable alone:
@@ -15,10 +16,10 @@ from typing import Any, Sequence
 
 
 def add_data_commands(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``data`` with ``verify`` and ``download`` to an argparse sub-parsers object."""
-    data = subparsers.add_parser("data", help="check or download datasets (xlsa17 layout)",
-                                 description="Check or download datasets in the xlsa17 layout.")
-    sub = data.add_subparsers(dest="data_command", metavar="{verify,download}", required=True)
+    """Add ``data`` with ``verify``, ``download`` and ``export`` to an argparse sub-parsers object."""
+    data = subparsers.add_parser("data", help="check, download or export datasets (xlsa17 layout)",
+                                 description="Check, download or export datasets in the xlsa17 layout.")
+    sub = data.add_subparsers(dest="data_command", metavar="{verify,download,export}", required=True)
 
     verify = sub.add_parser(
         "verify", help="check every dataset folder of DIR; exit code 1 when something is wrong",
@@ -49,6 +50,18 @@ def add_data_commands(subparsers: Any) -> argparse.ArgumentParser:
     download.add_argument("--no-verify", action="store_true", help="do not run `data verify` afterwards")
     download.add_argument("--timeout", type=float, default=60.0, help="socket timeout in seconds")
     download.set_defaults(func=cmd_download)
+
+    export = sub.add_parser(
+        "export", help="write a dataset (e.g. a built-in one) as DIR/<NAME>/res101.mat + att_splits.mat",
+        description="Write a dataset in the xlsa17 layout (1-based indices, features d x N), so that other "
+                    "code, such as an author's release run as a peer check, reads exactly the data of a record.",
+    )
+    export.add_argument("name", help="dataset name (built-in synth-*, or a folder under --data-root)")
+    export.add_argument("--to", dest="to", type=Path, required=True, help="data root to write <NAME>/ into")
+    export.add_argument("--mat", choices=("v5", "v7.3"), default="v5", help="MATLAB file version (default v5)")
+    export.add_argument("--data-root", type=Path, default=None, help="where to load a non-built-in dataset from")
+    export.add_argument("--overwrite", action="store_true", help="replace the files of an earlier export")
+    export.set_defaults(func=cmd_export)
     return data
 
 
@@ -90,6 +103,28 @@ def cmd_download(args: argparse.Namespace) -> int:
     report = verify_root(args.to, names=result.datasets)
     print(report.format())
     return 0 if report.ok else 1
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from zslbench.data.dataset import DatasetError
+    from zslbench.data.export import export_xlsa17
+    from zslbench.data.sources import load_dataset
+
+    folder = args.to / args.name
+    existing = [p for p in (folder / "res101.mat", folder / "att_splits.mat") if p.exists()]
+    if existing and not args.overwrite:
+        print(f"error: {existing[0]} exists; pass --overwrite to replace it", file=sys.stderr)
+        return 1
+    try:
+        ds = load_dataset(args.name, data_root=args.data_root)
+    except (DatasetError, KeyError, ValueError) as exc:
+        print(f"error: dataset {args.name!r}: {exc}", file=sys.stderr)
+        return 1
+    features, splits = export_xlsa17(ds, folder, version=args.mat)
+    kind = "synthetic, " if ds.synthetic else ""
+    print(f"wrote {features} and {splits} ({kind}{len(ds.labels)} images, {ds.n_classes} classes, "
+          f"layout of {ds.identity.split_version})")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
