@@ -26,6 +26,11 @@ def test_export_reads_back_to_the_same_dataset(tmp_path, version):
     np.testing.assert_array_equal(back.extras["original_att"], ds.extras["original_att"])
     assert dataset_layout_sha256(back) == dataset_layout_sha256(ds)
     assert sorted(p.name for p in (tmp_path / "synth-tiny").iterdir()) == ["att_splits.mat", "res101.mat"]
+    if version == "v5":  # index types as in the real xlsa17 files, which other code indexes with directly
+        import scipy.io
+
+        locs = scipy.io.loadmat(tmp_path / "synth-tiny" / "att_splits.mat")
+        assert all(locs[f"{key}_loc"].dtype == np.uint16 for key in SPLIT_KEYS)
 
 
 def test_cli_exports_and_refuses_to_overwrite_or_guess(tmp_path, capsys):

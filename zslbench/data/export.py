@@ -5,7 +5,8 @@ data a record was made on. ``zslbench data export synth-cub --to DIR`` writes ``
 
     res101.mat       features (d x N) single, labels (N x 1) double, 1-based rows of allclasses_names
     att_splits.mat   att (A x C), original_att (A x C) when the dataset has one, allclasses_names (C x 1
-                     cell), trainval_loc, test_seen_loc, test_unseen_loc, train_loc, val_loc (1-based)
+                     cell), trainval_loc, test_seen_loc, test_unseen_loc, train_loc, val_loc (1-based,
+                     uint16 as in the real files; uint32 past 65,535 images)
 
 :func:`zslbench.data.xlsa17.load_xlsa17` reads the folder back to the same arrays, class names and splits.
 """
@@ -26,9 +27,8 @@ def export_xlsa17(ds: Dataset, folder: str | os.PathLike[str], *, version: str =
     "v7.3"); returns the two paths. Files are written under a temporary name and renamed when complete."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    splits = {
-        f"{key}_loc": (np.asarray(ds.splits[key], np.float64) + 1.0).reshape(-1, 1) for key in SPLIT_KEYS
-    }
+    index_type = np.uint16 if len(ds.labels) < np.iinfo(np.uint16).max else np.uint32  # as the real files
+    splits = {f"{key}_loc": (np.asarray(ds.splits[key]) + 1).astype(index_type).reshape(-1, 1) for key in SPLIT_KEYS}
     att = {"att": np.asarray(ds.descriptors, np.float64).T,
            "allclasses_names": np.array(ds.class_names, dtype=object).reshape(-1, 1), **splits}
     if "original_att" in ds.extras:
