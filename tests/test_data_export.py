@@ -45,3 +45,31 @@ def test_cli_exports_and_refuses_to_overwrite_or_guess(tmp_path, capsys):
     assert main(["data", "export", "no-such-set", "--to", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'no-such-set'" in err[-1] and not (tmp_path / "no-such-set").exists()
+
+
+def test_a_failed_export_leaves_the_earlier_pair_and_no_partial_file(tmp_path, monkeypatch):
+    import zslbench.data.export as export
+
+    ds = load_dataset("synth-tiny")
+    first = export_xlsa17(ds, tmp_path / "t")
+    before = [p.read_bytes() for p in first]
+    real_write = export.write_mat
+
+    def fail_on_splits(path, arrays, **kwargs):
+        if "att" in arrays:
+            raise OSError("disk full")
+        return real_write(path, arrays, **kwargs)
+
+    monkeypatch.setattr(export, "write_mat", fail_on_splits)
+    with pytest.raises(OSError, match="disk full"):
+        export_xlsa17(ds, tmp_path / "t", version="v7.3")
+    assert [p.read_bytes() for p in first] == before
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["att_splits.mat", "res101.mat"]
+
+
+def test_cli_names_an_unwritable_target_in_one_line(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["data", "export", "synth-tiny", "--to", str(blocker)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(blocker / "synth-tiny") in err[0]

@@ -120,7 +120,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     except (DatasetError, KeyError, ValueError) as exc:
         print(f"error: dataset {args.name!r}: {exc}", file=sys.stderr)
         return 1
-    features, splits = export_xlsa17(ds, folder, version=args.mat)
+    try:
+        features, splits = export_xlsa17(ds, folder, version=args.mat)
+    except OSError as exc:
+        print(f"error: cannot write {folder}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     kind = "synthetic, " if ds.synthetic else ""
     print(f"wrote {features} and {splits} ({kind}{len(ds.labels)} images, {ds.n_classes} classes, "
           f"layout of {ds.identity.split_version})")

@@ -24,7 +24,8 @@ from zslbench.data.matfile import write_mat
 
 def export_xlsa17(ds: Dataset, folder: str | os.PathLike[str], *, version: str = "v5") -> tuple[Path, Path]:
     """Write ``ds`` as ``folder/res101.mat`` and ``folder/att_splits.mat`` (MATLAB ``version`` "v5" or
-    "v7.3"); returns the two paths. Files are written under a temporary name and renamed when complete."""
+    "v7.3"); returns the two paths. Both files are written under temporary names and renamed only when both
+    are complete, so a failed export leaves an earlier one (or nothing) in place, never a mixed pair."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     index_type = np.uint16 if len(ds.labels) < np.iinfo(np.uint16).max else np.uint32  # as the real files
@@ -35,11 +36,15 @@ def export_xlsa17(ds: Dataset, folder: str | os.PathLike[str], *, version: str =
         att["original_att"] = np.asarray(ds.extras["original_att"], np.float64).T
     features = {"features": np.asarray(ds.features, np.float32).T,
                 "labels": (np.asarray(ds.labels, np.float64) + 1.0).reshape(-1, 1)}
-    written = []
-    for name, arrays in (("res101.mat", features), ("att_splits.mat", att)):
-        path = folder / name
-        partial = folder / f".{name}.partial"
-        write_mat(partial, arrays, version=version)
-        partial.replace(path)
-        written.append(path)
-    return written[0], written[1]
+    files = {"res101.mat": features, "att_splits.mat": att}
+    partials = {name: folder / f".{name}.partial" for name in files}
+    try:
+        for name, arrays in files.items():
+            write_mat(partials[name], arrays, version=version)
+    except BaseException:
+        for partial in partials.values():
+            partial.unlink(missing_ok=True)
+        raise
+    for name, partial in partials.items():
+        partial.replace(folder / name)
+    return folder / "res101.mat", folder / "att_splits.mat"

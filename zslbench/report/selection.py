@@ -74,6 +74,8 @@ def build_selection_table(results: Results) -> Table:
     if any(d.synthetic for d in datasets):
         notes.append("(synthetic): built-in synthetic data; its test-unseen classes carry effects the "
                      "validation classes do not (results/README.md, generator v5).")
+    if res.n_failed:
+        notes.append(f"{res.n_failed} failed run(s) excluded from the numbers.")
     title = "Validation classes against test classes (selection gap)"
     return Table(title=title, layout="selection", columns=columns, rows=rows, notes=notes)
 
