@@ -82,6 +82,11 @@ def test_disk_cache_hit_gives_identical_weights(tiny, tmp_path):
     np.testing.assert_array_equal(a.bias, b.bias)
     np.testing.assert_array_equal(a.classes, b.classes)
     assert info_b["chosen_epoch"] == info_a["chosen_epoch"]
+    _, info_c = get_base_classifier(ds, split, settings=FAST, seed=0, cache_dir=tmp_path)
+    assert info_c["cache"] == "memory"
+    assert info_a["weights_sha256"] == info_b["weights_sha256"] == info_c["weights_sha256"]  # the rows used
+    _, info_d = get_base_classifier(ds, split, settings=FAST, seed=1, cache_dir=tmp_path)
+    assert info_d["weights_sha256"] != info_a["weights_sha256"]
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncate", "tamper"])

@@ -17,7 +17,8 @@ written atomically, verified by a checksum on load and rebuilt when unreadable).
 that changes the weights: a hash of the training images and labels, the exact training indices, the
 classes, the settings, the seed, the device type and the torch version (and the test-seen images of the
 ``paper`` procedure). It does not name the dataset: two datasets whose training images are the same bytes
-(a generator version that changes only test-unseen images) share their classifiers.
+(a generator version that changes only test-unseen images) share their classifiers. Nor does it name the
+CPU: rounding differs between CPU models, so the info dict also carries ``weights_sha256``, the rows' hash.
 """
 
 from __future__ import annotations
@@ -291,6 +292,10 @@ def cache_key(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+def _weights_hash(clf: LinearClassifier) -> str:
+    return _sha256(clf.weight, clf.bias, clf.classes)
+
+
 def _frozen(clf: LinearClassifier) -> LinearClassifier:
     """The classifier with read-only arrays (it is shared between methods through the memo)."""
     arrays = [np.array(a, copy=True) for a in (clf.weight, clf.bias, clf.classes)]
@@ -322,7 +327,7 @@ def _load_cached(path: Path, key: str) -> tuple[LinearClassifier, dict[str, Any]
 
 def _save_cached(path: Path, key: str, clf: LinearClassifier, info: dict[str, Any]) -> None:
     """Write the entry atomically (:func:`zslbench.records.write_atomically`)."""
-    meta = {"key": key, "checksum": _sha256(clf.weight, clf.bias, clf.classes), "info": info}
+    meta = {"key": key, "checksum": _weights_hash(clf), "info": info}
     buffer = io.BytesIO()
     np.savez(buffer, weight=clf.weight, bias=clf.bias, classes=clf.classes, meta=np.array(json.dumps(meta)))
     write_atomically(path, buffer.getvalue())
@@ -359,7 +364,8 @@ def get_base_classifier(
     Returns:
         The classifier (``classes == split.seen``, arrays read-only) and an info dict for the record:
         settings, selection, uses_test_data, chosen_epoch, selection_accuracy, n_train_images,
-        n_selection_images, train_seconds, epochs_per_second, seed, cache_hit, cache_key.
+        n_selection_images, train_seconds, epochs_per_second, seed, cache_key, cache_hit, cache and
+        weights_sha256 (hash of ``weight``, ``bias`` and ``classes``: the rows themselves).
     """
     if settings.selection == "test_seen":
         if test_seen is None:
@@ -377,14 +383,14 @@ def get_base_classifier(
     if key in _MEMO:
         _MEMO.move_to_end(key)
         clf, info = _MEMO[key]
-        return clf, {**info, "cache_hit": True, "cache": "memory"}
+        return clf, {**info, "cache_hit": True, "cache": "memory", "weights_sha256": _weights_hash(clf)}
 
     path = Path(cache_dir) / "base_classifier" / f"{key}.npz" if cache_dir is not None else None
     cached = _load_cached(path, key) if path is not None else None
     if cached is not None:
         clf, info = _frozen(cached[0]), cached[1]
         _remember(key, clf, info)
-        return clf, {**info, "cache_hit": True, "cache": "disk"}
+        return clf, {**info, "cache_hit": True, "cache": "disk", "weights_sha256": _weights_hash(clf)}
 
     labels = ds.labels[train]
     pos = np.searchsorted(seen, labels)
@@ -434,7 +440,7 @@ def get_base_classifier(
     if path is not None:
         _save_cached(path, key, clf, info)
     _remember(key, clf, info)
-    return clf, {**info, "cache_hit": False, "cache": None}
+    return clf, {**info, "cache_hit": False, "cache": None, "weights_sha256": _weights_hash(clf)}
 
 
 def _remember(key: str, clf: LinearClassifier, info: dict[str, Any]) -> None:

@@ -89,9 +89,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from zslbench.report.render import render
     from zslbench.report.tables import build_table
 
-    if args.layout == "selection" and (args.procedure != "validation" or args.calibrated or args.ausuc):
+    if args.layout == "selection" and (args.procedure != "validation" or args.calibrated or args.ausuc
+                                       or args.published_csv is not None):
         print("error: --layout selection compares validation and test scores of the validation procedure; it "
-              "takes no --procedure, --calibrated or --ausuc", file=sys.stderr)
+              "takes no --procedure, --calibrated, --ausuc or --published-csv", file=sys.stderr)
         return 2
     res = _load(args.results)
     if args.layout == "selection":
