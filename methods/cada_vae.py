@@ -59,6 +59,7 @@ from zslbench.methods.generative import (
     training_health,
 )
 from zslbench.registry import register_method
+from zslbench.toolbox import adam
 
 log = logging.getLogger(__name__)
 
@@ -261,8 +262,9 @@ class CADAVAE(GenerativeMethod):
     # v2: standardised features and the release's latent noise by default (v1: MinMax, per_dim);
     # v3: input dropout 0.5, 40 epochs (v2: 20), 50 latent samples per seen class (v2: 200);
     # v4: latent samples per seen class chosen on validation in every run; the classifiers' own torch seed;
-    # v5: the paper's widths, scaling and schedule by default (v4's defaults are the ``fast`` preset)
-    version = 5
+    # v5: the paper's widths, scaling and schedule by default (v4's defaults are the ``fast`` preset);
+    # v6: the fused Adam kernel (the same update, other float rounding; about 1.25x faster on a CPU)
+    version = 6
     refit_params = frozenset({"n_seen_latent", "n_unseen_latent"})
     description = "CADA-VAE: cross- and distribution-aligned VAEs, softmax on latent codes (Schönfeld 2019)"
     hparam_notes = {"input_dropout": {0.5: "dropout 0.5 on the image encoder's input while training "
@@ -365,7 +367,7 @@ class CADAVAE(GenerativeMethod):
 
     def train_vae(self, model: CadaModel, X: torch.Tensor, A_img: torch.Tensor) -> None:
         """Train the VAEs in place on images X (n, d) and their class descriptors A_img (n, A)."""
-        opt = torch.optim.Adam(model.parameters(), lr=self.lr, betas=(0.9, 0.999), amsgrad=True)
+        opt = adam(model.parameters(), lr=self.lr, amsgrad=True)
         epochs, n = int(self.epochs), X.shape[0]
         bar = progress(range(epochs), desc=f"{self.name} VAE", total=epochs)
         model.train()
