@@ -263,7 +263,7 @@ class CADAVAE(GenerativeMethod):
     # v3: input dropout 0.5, 40 epochs (v2: 20), 50 latent samples per seen class (v2: 200);
     # v4: latent samples per seen class chosen on validation in every run; the classifiers' own torch seed;
     # v5: the paper's widths, scaling and schedule by default (v4's defaults are the ``fast`` preset);
-    # v6: the fused Adam kernel (the same update, other float rounding; about 1.25x faster on a CPU)
+    # v6: the fused Adam kernel (the same update, other float rounding; 1.34x a batch: bench_adam.py)
     version = 6
     refit_params = frozenset({"n_seen_latent", "n_unseen_latent"})
     description = "CADA-VAE: cross- and distribution-aligned VAEs, softmax on latent codes (Schönfeld 2019)"
