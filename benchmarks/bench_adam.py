@@ -42,6 +42,8 @@ def main() -> None:
     models["fused"].load_state_dict(models["loop"].state_dict())
     opts = {"loop": torch.optim.Adam(models["loop"].parameters(), lr=1.5e-4, betas=(0.9, 0.999), amsgrad=True),
             "fused": adam(models["fused"].parameters(), lr=1.5e-4, amsgrad=True)}
+    weight = {term: float(CADAVAE.space[name].default)  # the loss weights after warm-up
+              for term, name in (("kl", "beta"), ("cross", "cross_weight"), ("distance", "distance_weight"))}
     x, a = torch.rand(50, args.feature_dim), torch.rand(50, args.att_dim)
     seconds: dict[str, dict[str, list[float]]] = {n: {"pass": [], "step": []} for n in models}
 
@@ -51,7 +53,7 @@ def main() -> None:
         for _ in range(steps):
             t0 = time.perf_counter()
             parts = model.losses(x, a)
-            loss = parts["recon"] + 0.25 * parts["kl"] + 2.37 * parts["cross"] + 8.13 * parts["distance"]
+            loss = parts["recon"] + sum(weight[k] * parts[k] for k in ("kl", "cross", "distance"))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             t1 = time.perf_counter()

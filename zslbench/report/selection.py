@@ -14,7 +14,7 @@ from typing import Any
 
 from zslbench.report.aggregate import Results
 from zslbench.report.labels import DatasetColumn, dataset_sort_key, row_key, row_labels
-from zslbench.report.tables import NOTE_NOT_RUN, Cell, Column, Row, Table, finish_ours_row
+from zslbench.report.tables import NOTE_FAILED, NOTE_NOT_RUN, Cell, Column, Row, Table, finish_ours_row
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("validation_zsl_top1", "T1 val"), ("zsl_top1", "T1"),
@@ -75,7 +75,7 @@ def build_selection_table(results: Results) -> Table:
         notes.append("(synthetic): built-in synthetic data; its test-unseen classes carry effects the "
                      "validation classes do not (results/README.md, generator v5).")
     if res.n_failed:
-        notes.append(f"{res.n_failed} failed run(s) excluded from the numbers.")
+        notes.append(NOTE_FAILED.format(n=res.n_failed))
     title = "Validation classes against test classes (selection gap)"
     return Table(title=title, layout="selection", columns=columns, rows=rows, notes=notes)
 

@@ -44,6 +44,7 @@ their records' ``method_meta``, or a row of :data:`zslbench.report.published.PAP
 NOTE_NOT_RUN = "not run: no record of this method on this dataset"
 NOTE_NO_RECORDS = "no records: this method has no run under this procedure and setting"
 NOTE_NOT_PUBLISHED_DS = "not published for this dataset"
+NOTE_FAILED = "{n} failed run(s) excluded from the numbers."
 NOTE_NOT_PUBLISHED_METRIC = "not published for this metric"
 NOTE_SYNTHETIC = "no published number: synthetic dataset"
 NOTE_INCOMPLETE = "incomplete row: no mean over datasets with a missing cell"
@@ -389,7 +390,7 @@ def _general_notes(
     if any(d.synthetic for d in datasets):
         notes.append("(synthetic): built-in synthetic data, a pipeline check, not a benchmark result.")
     if res.n_failed:
-        notes.append(f"{res.n_failed} failed run(s) excluded from the numbers.")
+        notes.append(NOTE_FAILED.format(n=res.n_failed))
     if full.issues:
         kinds = sorted({i.kind for i in full.issues})
         notes.append(f"{len(full.issues)} record issue(s) ({', '.join(kinds)}): the affected files were "
