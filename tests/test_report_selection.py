@@ -97,7 +97,8 @@ def test_cli_writes_the_layout_and_refuses_other_procedures(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--layout selection" in err[0]
     assert load_results(tmp_path).runs["procedure"].tolist().count("paper") == 1  # records untouched
-    for extra in (["--calibrated"], ["--ausuc"], ["--published-csv", str(tmp_path / "p.csv")]):
+    for extra in (["--calibrated"], ["--ausuc"], ["--no-published"], ["--published"],
+                  ["--published-csv", str(tmp_path / "p.csv")]):
         assert main(["report", "--results", str(tmp_path), "--layout", "selection", *extra]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and extra[0] in err[0]

@@ -35,7 +35,7 @@ def add_report_commands(subparsers: Any) -> None:
     rep.add_argument("--calibrated", action="store_true",
                      help="add calibrated-stacking S/U/H columns (gamma chosen on validation)")
     rep.add_argument("--ausuc", action="store_true", help="add an AUSUC column per dataset")
-    rep.add_argument("--published", action=argparse.BooleanOptionalAction, default=True,
+    rep.add_argument("--published", action=argparse.BooleanOptionalAction, default=None,
                      help="place published numbers beside ours (default: on)")
     rep.add_argument("--published-csv", type=Path, default=None,
                      help="published numbers file (default: results/published/published.csv of the checkout)")
@@ -90,9 +90,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from zslbench.report.tables import build_table
 
     if args.layout == "selection" and (args.procedure != "validation" or args.calibrated or args.ausuc
-                                       or args.published_csv is not None):
-        print("error: --layout selection compares validation and test scores of the validation procedure; it "
-              "takes no --procedure, --calibrated, --ausuc or --published-csv", file=sys.stderr)
+                                       or args.published is not None or args.published_csv is not None):
+        print("error: --layout selection compares validation and test scores of the validation procedure; it takes "
+              "no --procedure, --calibrated, --ausuc, --published, --no-published or --published-csv",
+              file=sys.stderr)
         return 2
     res = _load(args.results)
     if args.layout == "selection":
@@ -100,7 +101,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         table = build_selection_table(res)
     else:
-        published = load_published(args.published_csv) if args.published else None
+        published = None if args.published is False else load_published(args.published_csv)
         table = build_table(res, layout=args.layout, procedure=args.procedure, calibrated=args.calibrated,
                             ausuc=args.ausuc, published=published)
     if not table.columns:
